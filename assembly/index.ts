@@ -1,0 +1,10 @@
+// The kernel table: every function the bindings call. Kernels take raw
+// pointers into linear memory and sizes in elements, and assume their
+// arguments were validated by the bindings.
+
+export { alloc, free } from "./memory";
+export { isaName } from "./isa";
+export { f32_gemm_reference } from "./gemm/reference";
+// TODO: replace with the blocked SIMD GEMM; until then the fast entry point
+// runs the reference loop.
+export { f32_gemm_reference as f32_gemm } from "./gemm/reference";

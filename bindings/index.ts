@@ -1,0 +1,10 @@
+// favor-wasm: Performer-style attention and float32 linear algebra in
+// WebAssembly. Start with `const favor = await createFavor()`.
+
+export { createFavor } from "./favor.js";
+export type { CreateFavorOptions, Favor, FavorInfo, FavorSync } from "./favor.js";
+export type { MatmulOptions } from "./api/matmul.js";
+export type { WasmBuild } from "./backends/wasm/features.js";
+export type { WasmSource } from "./backends/wasm/source.js";
+export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
+export type { LogLevel, LogSink } from "./log.js";

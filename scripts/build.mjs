@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Builds what is missing or stale: the three WASM binaries (scalar, simd,
+// relaxed) and the debug binary from assembly/, and dist/ from bindings/.
+// `--force` rebuilds everything. npm test, npm start and npm run bench call
+// this first, so a fresh checkout needs no separate build step.
+
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const force = process.argv.includes("--force");
+const quiet = process.argv.includes("--quiet");
+
+function newestMtime(paths) {
+  let newest = 0;
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    const stat = statSync(path);
+    if (stat.isDirectory()) {
+      newest = Math.max(newest, newestMtime(readdirSync(path).map((name) => join(path, name))));
+    } else {
+      newest = Math.max(newest, stat.mtimeMs);
+    }
+  }
+  return newest;
+}
+
+function isStale(outputs, inputs) {
+  if (force) return true;
+  if (outputs.some((output) => !existsSync(output))) return true;
+  const oldestOutput = Math.min(...outputs.map((output) => statSync(output).mtimeMs));
+  return newestMtime(inputs) > oldestOutput;
+}
+
+function run(command, args) {
+  if (!quiet) console.log(`> ${command} ${args.join(" ")}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: "inherit", shell: process.platform === "win32" });
+  if (result.status !== 0) {
+    console.error(`build failed: ${command} ${args.join(" ")} exited with ${result.status ?? result.signal}`);
+    process.exit(1);
+  }
+}
+
+const asc = join(root, "node_modules", ".bin", "asc");
+const tsc = join(root, "node_modules", ".bin", "tsc");
+const wasmInputs = [join(root, "assembly"), join(root, "asconfig.json")];
+for (const target of ["scalar", "simd", "relaxed", "debug"]) {
+  const output = join(root, "build", `favor.${target}.wasm`);
+  if (isStale([output], wasmInputs)) run(asc, ["--config", "asconfig.json", "--target", target]);
+}
+
+const distOutputs = [join(root, "dist", "index.js"), join(root, "dist", "index.d.ts")];
+if (isStale(distOutputs, [join(root, "bindings"), join(root, "tsconfig.json")])) run(tsc, ["-p", "tsconfig.json"]);
