@@ -15,17 +15,17 @@ import { describe, requireChoice } from "./validate.js";
 export interface CreateFavorOptions {
   /** Compute backend. Only "wasm" exists so far. */
   backend?: "wasm";
-  /** Which WASM binary to run; "auto" picks the fastest the engine validates. */
+  /** WASM binary to run. "auto" picks the fastest one the engine validates. */
   build?: "auto" | WasmBuild;
   /**
-   * Where to load the binary from, for bundlers, strict content security
-   * policies and runtimes that cannot read the package's own files. Either
-   * one source for the chosen build, or one per build.
+   * Source of the binary, for bundlers, strict content security policies
+   * and runtimes that cannot read the package's own files: one source for
+   * the chosen build, or one per build.
    */
   wasm?: WasmSource | Partial<Record<WasmBuild, WasmSource>>;
 }
 
-/** What a Favor instance runs on. */
+/** Backend and binary of a Favor instance. */
 export interface FavorInfo {
   backend: "wasm";
   build: WasmBuild;

@@ -71,7 +71,7 @@ export interface MatmulPlan {
   extentC: number;
 }
 
-/** The number of elements a strided batch of rows×cols matrices spans. */
+/** Returns the number of elements a strided batch of rows×cols matrices spans. */
 function extent(batch: number, rows: number, cols: number, ld: number, stride: number): number {
   if (batch === 0 || rows === 0 || cols === 0) return 0;
   return (batch - 1) * stride + (rows - 1) * ld + cols;

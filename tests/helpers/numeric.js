@@ -27,8 +27,8 @@ export function nanFilled(count) {
 }
 
 /**
- * Asserts |actual[i] - expected[i]| <= bound[i] for all i, with `bound`
- * either a number or an array, and a message that says where and by how much.
+ * Asserts |actual[i] - expected[i]| <= bound[i] for all i, where `bound` is a
+ * number or an array. A failure message names the index, both values and the excess.
  */
 export function assertClose(actual, expected, bound, context = "") {
   assert.equal(actual.length, expected.length, `${context}: length ${actual.length} != ${expected.length}`);

@@ -86,12 +86,12 @@ export class WasmBackend {
     return this.exports.memory.buffer.byteLength;
   }
 
-  /** A fresh Float32Array view; views go stale whenever memory grows, so take one after the last allocation. */
+  /** Returns a fresh Float32Array view. Views detach whenever memory grows, so take one after the last allocation. */
   f32(ptr: number, length: number): Float32Array {
     return new Float32Array(this.exports.memory.buffer, ptr, length);
   }
 
-  /** A fresh Uint8Array view. */
+  /** Returns a fresh Uint8Array view. */
   u8(ptr: number, length: number): Uint8Array {
     return new Uint8Array(this.exports.memory.buffer, ptr, length);
   }

@@ -55,7 +55,7 @@ async function readUrl(url: URL): Promise<Uint8Array | Response> {
   return fetch(url);
 }
 
-/** The URL of one of the package's own binaries, relative to this file. */
+/** Returns the URL of one of the package's own binaries, relative to this file. */
 export function packagedBinaryUrl(build: WasmBuild): URL {
   return new URL(`../../../build/favor.${build}.wasm`, import.meta.url);
 }
