@@ -4,9 +4,11 @@
 // code written against them also runs on asynchronous backends.
 
 import { planMatmul, type MatmulOptions } from "./api/matmul.js";
+import { planRandom, type RandomOptions, type RandomSeed } from "./api/random.js";
 import { WasmBackend } from "./backends/wasm/backend.js";
 import { bestBuild, supportedBuilds, WASM_BUILDS, type WasmBuild } from "./backends/wasm/features.js";
 import { runMatmul } from "./backends/wasm/ops/matmul.js";
+import { runRandom } from "./backends/wasm/ops/random.js";
 import { compileSource, packagedBinaryUrl, type WasmSource } from "./backends/wasm/source.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
@@ -35,9 +37,29 @@ export interface FavorInfo {
   readonly memoryBytes: number;
 }
 
+/**
+ * Seeded random numbers from Philox4x32-10. The same (count, seed, offset)
+ * returns the same bits on all three builds, and the first n values of a
+ * longer request equal a request for n values. docs/random.md describes the
+ * seed, offset and stream layout.
+ */
+export interface FavorRandomSync {
+  /** Returns `count` float32 draws uniform on [0, 1): multiples of 2^-24, 0 possible, 1 never. */
+  uniform(count: number, seed: RandomSeed, options?: RandomOptions): Float32Array;
+  /** Returns `count` standard normal float32 draws (Box–Muller in float64, |value| ≤ 8.58). */
+  normal(count: number, seed: RandomSeed, options?: RandomOptions): Float32Array;
+}
+
+/** The Promise-returning forms of `FavorRandomSync`. */
+export interface FavorRandom {
+  uniform(count: number, seed: RandomSeed, options?: RandomOptions): Promise<Float32Array>;
+  normal(count: number, seed: RandomSeed, options?: RandomOptions): Promise<Float32Array>;
+}
+
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
+  random: FavorRandomSync;
 }
 
 /** A loaded library instance. */
@@ -45,6 +67,7 @@ export interface Favor {
   readonly info: FavorInfo;
   readonly sync: FavorSync;
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
+  readonly random: FavorRandom;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -107,6 +130,10 @@ export async function createFavor(options: CreateFavorOptions = {}): Promise<Fav
 function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
   const sync: FavorSync = {
     matmul: (a, b, options) => runMatmul(backend, planMatmul(a, b, options)),
+    random: {
+      uniform: (count, seed, options) => runRandom(backend, planRandom("uniform", count, seed, options)),
+      normal: (count, seed, options) => runRandom(backend, planRandom("normal", count, seed, options)),
+    },
   };
   const info: FavorInfo = {
     backend: "wasm",
@@ -120,5 +147,9 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     info,
     sync,
     matmul: promised(sync.matmul),
+    random: {
+      uniform: promised(sync.random.uniform),
+      normal: promised(sync.random.normal),
+    },
   };
 }
