@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Runs examples/worker/worker.js locally in workerd (through miniflare),
+// bundled the way wrangler bundles it. Usage:
+//   node examples/worker/dev.mjs [--port=8787]
+// Then open http://127.0.0.1:8787/?n=128. Stop with Ctrl-C.
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { bundleWorker, startWorker } from "../../scripts/worker-bundle.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Bundles the example Worker into a temporary folder and starts it; resolves to { url, close }. */
+export async function startExampleWorker({ port = 0 } = {}) {
+  const modules = await bundleWorker(join(here, "worker.js"), mkdtempSync(join(tmpdir(), "favor-worker-")));
+  const { miniflare, url } = await startWorker(modules, { port });
+  return { url, close: () => miniflare.dispose() };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const portArg = process.argv.find((arg) => arg.startsWith("--port="));
+  const port = portArg ? Number(portArg.slice("--port=".length)) : 8787;
+  const { url, close } = await startExampleWorker({ port });
+  console.log(`favor-wasm worker example on ${url} (try ${url}?n=128); Ctrl-C stops it`);
+  process.once("SIGINT", () => close().then(() => process.exit(0)));
+}
