@@ -11,7 +11,7 @@
 // then only node --test runs.
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -109,6 +109,8 @@ if (extra.length === 0) {
   }
   if (runtimes.status !== 0) failures.push(`tests/runtimes/run.mjs exited with ${runtimes.status}`);
 }
+
+rmSync(tapDir, { recursive: true, force: true });
 
 console.log("");
 for (const failure of failures) console.log(`failure: ${failure}`);

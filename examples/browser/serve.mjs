@@ -4,7 +4,7 @@
 //   node examples/browser/serve.mjs [--port=8080]
 // Then open the printed URL. Stop with Ctrl-C.
 
-import { copyFileSync, mkdtempSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,11 +28,26 @@ export async function bundleExample(outdir) {
   copyFileSync(join(here, "index.html"), join(outdir, "index.html"));
 }
 
-/** Bundles the example into a temporary folder and serves it; resolves to { url, close }. */
+/**
+ * Bundles the example into a temporary folder and serves it; resolves to
+ * { url, close }. `close` stops the server and deletes the folder.
+ */
 export async function startExample({ port = 0 } = {}) {
   const outdir = mkdtempSync(join(tmpdir(), "favor-browser-example-"));
-  await bundleExample(outdir);
-  return serveStatic(outdir, { port });
+  try {
+    await bundleExample(outdir);
+    const server = await serveStatic(outdir, { port });
+    return {
+      url: server.url,
+      close: async () => {
+        await server.close();
+        rmSync(outdir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(outdir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -4,7 +4,7 @@
 //   node examples/worker/dev.mjs [--port=8787]
 // Then open http://127.0.0.1:8787/?n=128. Stop with Ctrl-C.
 
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,11 +12,25 @@ import { bundleWorker, startWorker } from "../../scripts/worker-bundle.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** Bundles the example Worker into a temporary folder and starts it; resolves to { url, close }. */
+/**
+ * Bundles the example Worker into a temporary folder and starts it;
+ * resolves to { url, close }. `close` stops workerd and deletes the folder.
+ */
 export async function startExampleWorker({ port = 0 } = {}) {
-  const modules = await bundleWorker(join(here, "worker.js"), mkdtempSync(join(tmpdir(), "favor-worker-")));
-  const { miniflare, url } = await startWorker(modules, { port });
-  return { url, close: () => miniflare.dispose() };
+  const outdir = mkdtempSync(join(tmpdir(), "favor-worker-"));
+  try {
+    const { miniflare, url } = await startWorker(await bundleWorker(join(here, "worker.js"), outdir), { port });
+    return {
+      url,
+      close: async () => {
+        await miniflare.dispose();
+        rmSync(outdir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(outdir, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

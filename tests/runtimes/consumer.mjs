@@ -34,6 +34,16 @@ function npm(args, cwd) {
 /** Creates the consumer project; returns { dir, remove }. */
 export function makeConsumer() {
   const dir = mkdtempSync(join(tmpdir(), "favor-consumer-"));
+  try {
+    fillConsumer(dir);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function fillConsumer(dir) {
   const [packed] = JSON.parse(npm(["pack", "--json", "--silent", "--pack-destination", dir], root));
   const packageDir = join(dir, "node_modules", "favor-wasm");
   mkdirSync(packageDir, { recursive: true });
@@ -51,7 +61,6 @@ export function makeConsumer() {
     dependencies: { "favor-wasm": manifest.version, ...manifest.dependencies },
   }, null, 2));
   cpSync(join(root, "tests", "conformance"), join(dir, "conformance"), { recursive: true });
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Returns an empty runtime result: counts plus one entry per failure. */
@@ -88,7 +97,7 @@ export function compareNames(actual, expected, what) {
   return `${what}: missing ${JSON.stringify(missing)}, unexpected ${JSON.stringify(extra)}`;
 }
 
-/** The value exports every entry must have: those of dist/index.js. */
+/** Returns the value exports every entry must have: those of dist/index.js. */
 export async function publicNames() {
   return Object.keys(await import(pathToFileURL(join(root, "dist", "index.js")).href)).sort();
 }
