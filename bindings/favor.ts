@@ -9,7 +9,7 @@ import { WasmBackend } from "./backends/wasm/backend.js";
 import { bestBuild, supportedBuilds, WASM_BUILDS, type WasmBuild } from "./backends/wasm/features.js";
 import { runMatmul } from "./backends/wasm/ops/matmul.js";
 import { runRandom } from "./backends/wasm/ops/random.js";
-import { compileSource, packagedBinaryUrl, type WasmSource } from "./backends/wasm/source.js";
+import { compileSource, type WasmLoader, type WasmSource } from "./backends/wasm/source.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
 
@@ -89,8 +89,12 @@ function promised<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) =
   };
 }
 
-/** Loads the library: picks and instantiates a WASM build and returns the op table. */
-export async function createFavor(options: CreateFavorOptions = {}): Promise<Favor> {
+/**
+ * Loads the library: picks and instantiates a WASM build and returns the op
+ * table. Each runtime entry (bindings/runtime) wraps this as `createFavor`,
+ * passing the loader that reads and compiles binaries on that runtime.
+ */
+export async function createFavorWith(loader: WasmLoader, options: CreateFavorOptions = {}): Promise<Favor> {
   const op = "createFavor";
   if (options === null || typeof options !== "object") {
     throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
@@ -118,12 +122,12 @@ export async function createFavor(options: CreateFavorOptions = {}): Promise<Fav
       throw new RangeError(`${op}: wasm has no entry for the "${build}" build; add it or pass build explicitly`);
     }
   }
-  const module = await compileSource(source ?? packagedBinaryUrl(build), `the ${build} binary`);
+  const module = await compileSource(source ?? loader.packagedBinary(build), `the ${build} binary`, loader);
   const backend = await WasmBackend.create(module);
   if (backend.build !== build) {
     throw new RangeError(`${op}: the binary given for the "${build}" build was compiled as "${backend.build}"`);
   }
-  log.debug(() => `loaded the ${build} WASM build (requested ${requested})`);
+  log.debug(() => `loaded the ${build} WASM build on ${loader.runtime} (requested ${requested})`);
   return makeFavor(backend, WASM_BUILDS.filter((b) => supported[b]));
 }
 

@@ -1,7 +1,7 @@
 // favor-wasm: Performer-style attention and float32 linear algebra in
 // WebAssembly. Start with `const favor = await createFavor()`.
 
-export { createFavor } from "./favor.js";
+export { createFavor } from "./runtime/generic.js";
 export type { CreateFavorOptions, Favor, FavorInfo, FavorSync } from "./favor.js";
 export type { MatmulOptions } from "./api/matmul.js";
 export type { FavorRandom, FavorRandomSync } from "./favor.js";

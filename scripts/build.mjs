@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds what is missing or stale: the three WASM binaries (scalar, simd,
-// relaxed) and the debug binary from assembly/, and dist/ from bindings/.
+// relaxed) and the debug binary from assembly/, the WASI benchmark
+// binaries from bench/wasi/, and dist/ from bindings/.
 // `--force` rebuilds everything. npm test, npm start and npm run bench call
 // this first, so a fresh checkout needs no separate build step.
 
@@ -49,6 +50,14 @@ const wasmInputs = [join(root, "assembly"), join(root, "asconfig.json")];
 for (const target of ["scalar", "simd", "relaxed", "debug"]) {
   const output = join(root, "build", `favor.${target}.wasm`);
   if (isStale([output], wasmInputs)) run(asc, ["--config", "asconfig.json", "--target", target]);
+}
+
+// The WASI benchmark: the same kernels linked into a WASI command through
+// @assemblyscript/wasi-shim (bench/wasi/asconfig.json extends its config).
+const wasiInputs = [...wasmInputs, join(root, "bench", "wasi")];
+for (const target of ["scalar", "simd", "relaxed"]) {
+  const output = join(root, "build", "wasi", `gemm-bench.${target}.wasm`);
+  if (isStale([output], wasiInputs)) run(asc, ["--config", "bench/wasi/asconfig.json", "--target", target]);
 }
 
 const distOutputs = [join(root, "dist", "index.js"), join(root, "dist", "index.d.ts")];

@@ -2,12 +2,16 @@
 // Runs every test and prints one summary line:
 //   1. builds what is stale (scripts/build.mjs);
 //   2. the as-pect kernel specs, once per ISA (scalar, simd, relaxed);
-//   3. the node:test suites under tests/unit with relaxed SIMD enabled, so
-//      all three binaries run the same cases.
-// Extra arguments are passed to node --test (for example a file path).
+//   3. the node:test suites under tests/unit and the Node conformance runner
+//      (tests/conformance/node.test.js) with relaxed SIMD enabled, so all
+//      three binaries run the same cases;
+//   4. the conformance suites in Deno, headless Chromium and workerd, and
+//      each runtime's example (tests/runtimes/run.mjs).
+// Extra arguments are passed to node --test (for example a file path), and
+// then only node --test runs.
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,7 +72,10 @@ const tapDir = mkdtempSync(join(tmpdir(), "favor-test-"));
 const tapFile = join(tapDir, "unit.tap");
 const unitFiles = extra.length > 0
   ? extra
-  : readdirSync(join(root, "tests", "unit")).filter((f) => f.endsWith(".test.js")).sort().map((f) => join("tests", "unit", f));
+  : [
+    ...readdirSync(join(root, "tests", "unit")).filter((f) => f.endsWith(".test.js")).sort().map((f) => join("tests", "unit", f)),
+    join("tests", "conformance", "node.test.js"),
+  ];
 const unit = run(process.execPath, [
   ...relaxedFlags, "--test",
   "--test-reporter=spec", "--test-reporter-destination=stdout",
@@ -82,6 +89,28 @@ failed += count("fail") + count("cancelled");
 skipped += count("skipped") + count("todo");
 if (unit.status !== 0) failures.push(`node --test exited with ${unit.status}`);
 if (count("pass") + count("fail") === 0) failures.push("node --test ran no test");
+
+// The other runtimes: one summary per runtime in a JSON file.
+if (extra.length === 0) {
+  const reportFile = join(tapDir, "runtimes.json");
+  const runtimes = run(process.execPath, [join(root, "tests", "runtimes", "run.mjs"), `--json=${reportFile}`]);
+  let report = {};
+  try {
+    report = JSON.parse(readFileSync(reportFile, "utf8"));
+  } catch {
+    failures.push(`tests/runtimes/run.mjs wrote no report (exit ${runtimes.status})`);
+    failed++;
+  }
+  for (const [name, result] of Object.entries(report)) {
+    passed += result.passed;
+    failed += result.failed;
+    skipped += result.skipped;
+    if (result.passed + result.failed === 0) failures.push(`runtime ${name} ran no test`);
+  }
+  if (runtimes.status !== 0) failures.push(`tests/runtimes/run.mjs exited with ${runtimes.status}`);
+}
+
+rmSync(tapDir, { recursive: true, force: true });
 
 console.log("");
 for (const failure of failures) console.log(`failure: ${failure}`);

@@ -1,6 +1,8 @@
-// Turns whatever the caller has (a compiled module, bytes, a URL or a fetch
-// Response) into a WebAssembly.Module, and finds the package's own .wasm
-// files when the caller passes nothing.
+// Turns whatever the caller has (a compiled module, bytes, a URL, a string
+// URL or a fetch Response) into a WebAssembly.Module. Reading files,
+// fetching and compiling differ between runtimes, so they come from a
+// `WasmLoader` that each entry in bindings/runtime supplies; nothing here
+// touches a runtime-specific API.
 
 import type { WasmBuild } from "./features.js";
 
@@ -14,48 +16,45 @@ export type WasmSource =
   | Response
   | PromiseLike<Response>;
 
+/** How one runtime finds, reads and compiles WASM binaries. */
+export interface WasmLoader {
+  /** Runtime name used in error messages, for example "node" or "workerd". */
+  readonly runtime: string;
+  /** The package's own binary for `build`, used when createFavor gets no `wasm` option. */
+  packagedBinary(build: WasmBuild): WasmSource;
+  /** Turns a string source into a URL; relative strings resolve against the runtime's base. */
+  resolveUrl(source: string): URL;
+  /** Reads the bytes behind a URL, or returns the fetch Response that carries them. */
+  read(url: URL): Promise<ArrayBuffer | ArrayBufferView | Response>;
+  /** Compiles bytes. */
+  compile(bytes: ArrayBuffer | ArrayBufferView): Promise<WebAssembly.Module>;
+  /** Compiles the body of a successful Response. */
+  compileResponse(response: Response): Promise<WebAssembly.Module>;
+}
+
 function isResponse(value: unknown): value is Response {
   return typeof Response !== "undefined" && value instanceof Response;
 }
 
-/** Compiles (or passes through) a WASM source. */
-export async function compileSource(source: WasmSource, what: string): Promise<WebAssembly.Module> {
+/** Compiles (or passes through) a WASM source with the runtime's loader. */
+export async function compileSource(source: WasmSource, what: string, loader: WasmLoader): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
-    return WebAssembly.compile(source as BufferSource);
+    return loader.compile(source);
   }
   if (source instanceof URL || typeof source === "string") {
-    const url = source instanceof URL ? source : new URL(source, defaultBase());
-    return compileSource(await readUrl(url), what);
+    const url = source instanceof URL ? source : loader.resolveUrl(source);
+    return compileSource(await loader.read(url), `${what} (${url.href})`, loader);
   }
-  const response = isResponse(source) ? source : await (source as PromiseLike<Response>);
+  const response = isResponse(source) ? source : await (source as PromiseLike<Response> | undefined);
   if (!isResponse(response)) {
-    throw new TypeError(`createFavor: ${what} must be a WebAssembly.Module, bytes, a URL or a Response`);
+    throw new TypeError(
+      `createFavor: ${what} must be a WebAssembly.Module, an ArrayBuffer or typed array, a URL, a string URL, ` +
+        "a Response or a Promise of a Response",
+    );
   }
   if (!response.ok) {
-    throw new Error(`createFavor: fetching ${what} from ${response.url} failed with HTTP ${response.status}`);
+    throw new Error(`createFavor: fetching ${what} from ${response.url || "a Response"} failed with HTTP ${response.status}`);
   }
-  return WebAssembly.compile(await response.arrayBuffer());
-}
-
-function defaultBase(): string {
-  return typeof location !== "undefined" ? location.href : import.meta.url;
-}
-
-async function readUrl(url: URL): Promise<Uint8Array | Response> {
-  if (url.protocol === "file:") {
-    // Node and Deno read local files; fetch of file: URLs is not universal.
-    const deno = (globalThis as { Deno?: { readFile(path: URL): Promise<Uint8Array> } }).Deno;
-    if (deno) return deno.readFile(url);
-    // A computed specifier keeps browser bundlers from resolving a Node module.
-    const fsModule = "node:fs/promises";
-    const fs = (await import(fsModule)) as { readFile(path: URL): Promise<Uint8Array> };
-    return fs.readFile(url);
-  }
-  return fetch(url);
-}
-
-/** Returns the URL of one of the package's own binaries, relative to this file. */
-export function packagedBinaryUrl(build: WasmBuild): URL {
-  return new URL(`../../../build/favor.${build}.wasm`, import.meta.url);
+  return loader.compileResponse(response);
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Writes tests/conformance/corpus.json from the case generators in
+// tests/conformance/cases/, with expected values from the float64
+// references in tests/reference/. With --check it writes nothing and exits
+// with status 1 when the committed corpus differs from what the generators
+// make now (the Node conformance test runs that check).
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CASE_GENERATORS } from "../tests/conformance/cases/index.js";
+import { INPUT_GENERATOR } from "../tests/conformance/inputs.js";
+import { CORPUS_FORMAT } from "../tests/conformance/runner.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const corpusPath = join(root, "tests", "conformance", "corpus.json");
+
+/** Builds the corpus object and checks that case ids are unique. */
+export function buildCorpus() {
+  const cases = CASE_GENERATORS.flatMap((generate) => generate());
+  const seen = new Set();
+  for (const testCase of cases) {
+    if (seen.has(testCase.id)) throw new Error(`duplicate case id ${testCase.id}`);
+    seen.add(testCase.id);
+  }
+  return { format: CORPUS_FORMAT, inputGenerator: INPUT_GENERATOR, cases };
+}
+
+/** Serializes the corpus with one case per line, so diffs stay readable. */
+export function serializeCorpus(corpus) {
+  const lines = corpus.cases.map((testCase) => `    ${JSON.stringify(testCase)}`);
+  return `{\n  "format": ${JSON.stringify(corpus.format)},\n  "inputGenerator": ${JSON.stringify(corpus.inputGenerator)},\n` +
+    `  "cases": [\n${lines.join(",\n")}\n  ]\n}\n`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const text = serializeCorpus(buildCorpus());
+  if (process.argv.includes("--check")) {
+    let committed = "";
+    try {
+      committed = readFileSync(corpusPath, "utf8");
+    } catch {
+      // A missing corpus counts as stale.
+    }
+    if (committed !== text) {
+      console.error("tests/conformance/corpus.json is stale: run `node scripts/conformance-corpus.mjs` and commit the result");
+      process.exit(1);
+    }
+    console.log("tests/conformance/corpus.json is up to date");
+  } else {
+    writeFileSync(corpusPath, text);
+    const count = JSON.parse(text).cases.length;
+    console.log(`wrote ${count} cases (${text.length} bytes) to tests/conformance/corpus.json`);
+  }
+}

@@ -1,0 +1,79 @@
+// Building blocks for case generators: input specs with their hashes,
+// argument references and the encoding of expected values. Used only when
+// scripts/conformance-corpus.mjs writes the corpus, never by the runners.
+
+import { generateInput, hashFloat32 } from "../inputs.js";
+
+/** Adds the hash of the generated values to an input spec. */
+function withHash(spec) {
+  return { ...spec, hash: hashFloat32(generateInput(spec)) };
+}
+
+/** Uniform float32 values in [low, high). */
+export function uniform(length, seed, low = -1, high = 1) {
+  return withHash({ kind: "uniform", length, seed, low, high });
+}
+
+/** Uniform integers in [low, high], exact in float32 and in float32 sums of modest size. */
+export function integers(length, seed, low, high) {
+  return withHash({ kind: "integers", length, seed, low, high });
+}
+
+/** `length` copies of one value (a number, or "NaN", "Infinity", "-Infinity"). */
+export function fill(length, value) {
+  return withHash({ kind: "fill", length, value });
+}
+
+/** Literal values. */
+export function values(list) {
+  return withHash({ kind: "values", values: list });
+}
+
+/** Returns a reference to a named input, for use inside a case's arguments. */
+export function input(name) {
+  return { $input: name };
+}
+
+/** Generates the Float32Array of a spec, for computing expected values. */
+export function materialize(spec) {
+  return generateInput(spec);
+}
+
+/**
+ * Encodes a float64 value for JSON: NaN, ±Infinity and -0 become strings
+ * because JSON has no literal for them (JSON.stringify writes -0 as 0).
+ */
+export function encodeNumber(x) {
+  if (Number.isNaN(x)) return "NaN";
+  if (x === Infinity) return "Infinity";
+  if (x === -Infinity) return "-Infinity";
+  if (Object.is(x, -0)) return "-0";
+  return x;
+}
+
+/** Encodes expected values for an "exact" check; each must be a float32 value. */
+export function exactValues(list) {
+  return Array.from(list, (x) => {
+    if (!Number.isNaN(x) && Math.fround(x) !== x) {
+      throw new RangeError(`exact expected value ${x} is not a float32 value`);
+    }
+    return encodeNumber(x);
+  });
+}
+
+/** Encodes float64 expected values for a "dot" or "ulp" check. */
+export function referenceValues(list) {
+  return Array.from(list, encodeNumber);
+}
+
+/**
+ * Rounds magnitudes up to 4 significant digits. Rounding up only widens a
+ * bound (by less than 0.1 %), and the short form keeps the corpus small.
+ */
+export function magnitudeValues(list) {
+  return Array.from(list, (x) => {
+    if (x === 0) return 0;
+    const rounded = Number(x.toPrecision(4));
+    return rounded >= x ? rounded : Number((rounded + 10 ** (Math.floor(Math.log10(x)) - 3)).toPrecision(4));
+  });
+}
