@@ -8,3 +8,5 @@ export { f32_gemm_reference } from "./gemm/reference";
 // TODO: replace with the blocked SIMD GEMM; until then the fast entry point
 // runs the reference loop.
 export { f32_gemm_reference as f32_gemm } from "./gemm/reference";
+export { f32_geqrf, f32_orgqr } from "./linalg/qr";
+export { f32_trsm } from "./linalg/trsm";

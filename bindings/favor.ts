@@ -4,9 +4,17 @@
 // code written against them also runs on asynchronous backends.
 
 import { planMatmul, type MatmulOptions } from "./api/matmul.js";
+import {
+  planQr,
+  planTriangularSolve,
+  type QrOptions,
+  type QrResult,
+  type TriangularSolveOptions,
+} from "./api/linalg.js";
 import { WasmBackend } from "./backends/wasm/backend.js";
 import { bestBuild, supportedBuilds, WASM_BUILDS, type WasmBuild } from "./backends/wasm/features.js";
 import { runMatmul } from "./backends/wasm/ops/matmul.js";
+import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
 import { compileSource, packagedBinaryUrl, type WasmSource } from "./backends/wasm/source.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
@@ -38,6 +46,16 @@ export interface FavorInfo {
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
+  /**
+   * Householder QR of the row-major rows×cols matrix a: a = q·r. The sign of
+   * diag(r) follows LAPACK's xGEQRF: r[j][j] = −sign(α)·‖column‖ for the
+   * pivot α of step j (sign(0) = +1), except that a step with nothing left
+   * below the diagonal is skipped and keeps r[j][j] = α; zero columns give
+   * such steps, never NaN.
+   */
+  qr(a: Float32Array, options: QrOptions): QrResult;
+  /** Solves op(a)·x = b for an n×n triangular a and an n×cols b; raises a RangeError on a zero or non-finite diagonal. */
+  triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Float32Array;
 }
 
 /** A loaded library instance. */
@@ -45,6 +63,10 @@ export interface Favor {
   readonly info: FavorInfo;
   readonly sync: FavorSync;
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
+  /** Promise form of `sync.qr`. */
+  qr(a: Float32Array, options: QrOptions): Promise<QrResult>;
+  /** Promise form of `sync.triangularSolve`. */
+  triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Promise<Float32Array>;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -107,6 +129,8 @@ export async function createFavor(options: CreateFavorOptions = {}): Promise<Fav
 function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
   const sync: FavorSync = {
     matmul: (a, b, options) => runMatmul(backend, planMatmul(a, b, options)),
+    qr: (a, options) => runQr(backend, planQr(a, options)),
+    triangularSolve: (a, b, options) => runTriangularSolve(backend, planTriangularSolve(a, b, options)),
   };
   const info: FavorInfo = {
     backend: "wasm",
@@ -120,5 +144,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     info,
     sync,
     matmul: promised(sync.matmul),
+    qr: promised(sync.qr),
+    triangularSolve: promised(sync.triangularSolve),
   };
 }

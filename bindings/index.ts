@@ -4,6 +4,7 @@
 export { createFavor } from "./favor.js";
 export type { CreateFavorOptions, Favor, FavorInfo, FavorSync } from "./favor.js";
 export type { MatmulOptions } from "./api/matmul.js";
+export type { QrOptions, QrResult, TriangularSolveOptions } from "./api/linalg.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
