@@ -102,9 +102,10 @@ export function planQr(a: unknown, options: unknown): QrPlan {
   const qCols = mode === "full" ? rows : k;
   const rRows = mode === "full" ? rows : k;
 
-  // The backend allocates A, tau (k), a work vector (rows) and Q at once.
-  requireFitsInMemory(op, rows * cols + k + rows + rows * qCols,
-    `a, q and workspace (${rows * cols} + ${rows * qCols} + ${k + rows} float32 values)`);
+  // The backend allocates A, tau (k), workspace (5·rows + 16) and Q at once.
+  const workspace = k + 5 * rows + 16;
+  requireFitsInMemory(op, rows * cols + workspace + rows * qCols,
+    `a, q and workspace (${rows * cols} + ${rows * qCols} + ${workspace} float32 values)`);
   if (arrayA.length !== rows * cols) {
     throw new RangeError(`${op}: a has length ${arrayA.length}, expected ${rows * cols} (rows ${rows} × cols ${cols})`);
   }

@@ -1,6 +1,7 @@
 import { alloc, free } from "../../assembly/memory";
 import { f32_geqrf, f32_orgqr } from "../../assembly/linalg/qr";
 import { f32_trsm } from "../../assembly/linalg/trsm";
+import { applyBlockReflectorLeft, applyReflectorLeft, formBlockReflector } from "../../assembly/linalg/householder";
 
 function fill(values: f32[]): usize {
   const ptr = alloc(<usize>max(values.length, 1) << 2);
@@ -83,6 +84,71 @@ describe("f32_geqrf and f32_orgqr", () => {
     expect(at(q, 1)).toBeCloseTo(<f32>(-1.0 / 3.0), 6);
     expect(at(q, 2)).toBeCloseTo(<f32>(-2.0 / 3.0), 6);
     free(a); free(tau); free(work); free(q);
+  });
+});
+
+// Four reflections on 6 rows, stored below the diagonal of a 6×4 matrix as
+// f32_geqrf leaves them; NaN on and above the diagonal must not be read.
+const REFLECTIONS: f32[] = [
+  NaN, NaN, NaN, NaN,
+  0.5, NaN, NaN, NaN,
+  -0.25, 0.75, NaN, NaN,
+  0.125, -0.5, 0.25, NaN,
+  1, 0.25, -0.75, 0.5,
+  -0.5, 0.125, 0.5, -0.25,
+];
+const ROWS = 6;
+const COLS = 9;
+
+function matrixC(): f32[] {
+  const values: f32[] = [];
+  for (let i = 0; i < ROWS * COLS; i++) values.push(<f32>((i * 7) % 11) - 5);
+  return values;
+}
+
+/** Applies reflection p (rows p … ROWS−1) with tau to the ROWS×COLS matrix at c. */
+function applySingle(c: usize, p: i32, tau: f32): void {
+  const v = alloc(<usize>ROWS << 2);
+  store<f32>(v, 1);
+  for (let r = p + 1; r < ROWS; r++) store<f32>(v + (<usize>(r - p) << 2), REFLECTIONS[r * 4 + p]);
+  applyReflectorLeft(ROWS - p, COLS, c + (<usize>(p * COLS) << 2), COLS, v, tau);
+  free(v);
+}
+
+/**
+ * Checks the block form against the four single reflections: H_0 first with
+ * the transposed T (the product H_3·H_2·H_1·H_0), H_3 first without it.
+ */
+function checkBlock(taus: f32[], transposeT: bool): void {
+  const blocked = fill(matrixC());
+  const single = fill(matrixC());
+  const a = fill(REFLECTIONS);
+  const tau = fill(taus);
+  const v = alloc(<usize>(ROWS * 4) << 2);
+  const t = alloc(64);
+  formBlockReflector(ROWS, a, 4, tau, v, t);
+  applyBlockReflectorLeft(ROWS, COLS, blocked, COLS, v, t, transposeT);
+  if (transposeT) {
+    for (let p = 0; p < 4; p++) applySingle(single, p, taus[p]);
+  } else {
+    for (let p = 3; p >= 0; p--) applySingle(single, p, taus[p]);
+  }
+  for (let i = 0; i < ROWS * COLS; i++) expect(at(blocked, i)).toBeCloseTo(at(single, i), 5);
+  free(blocked); free(single); free(a); free(tau); free(v); free(t);
+}
+
+describe("block reflector", () => {
+  test("transposed T applies H_3·H_2·H_1·H_0", () => {
+    checkBlock([1.25, 1.5, 1.125, 1.75], true);
+  });
+
+  test("T applies H_0·H_1·H_2·H_3", () => {
+    checkBlock([1.25, 1.5, 1.125, 1.75], false);
+  });
+
+  test("zero tau drops its reflection", () => {
+    checkBlock([1.25, 1.5, 0, 1.75], true);
+    checkBlock([0, 1.5, 1.125, 1.75], false);
   });
 });
 

@@ -20,7 +20,8 @@ export function runQr(backend: WasmBackend, plan: QrPlan): QrResult {
   return backend.withScope("qr", (scope) => {
     const a = scope.copyIn(plan.a);
     const tau = scope.allocF32(k);
-    const work = scope.allocF32(rows);
+    // f32_geqrf and f32_orgqr need 5·rows + 16 values of workspace.
+    const work = scope.allocF32(5 * rows + 16);
     const q = scope.allocF32(rows * qCols);
     geqrf(rows, cols, a, cols, tau, work);
     orgqr(rows, qCols, k, a, cols, tau, q, qCols, work);
