@@ -22,15 +22,18 @@
 // Sign of diag(R), as in LAPACK's xLARFG: reflection j maps the column
 // (alpha, x) below and on the diagonal to (beta, 0) with
 // beta = −sign(alpha)·‖(alpha, x)‖₂ and sign(±0) = +1, so R[j][j] < 0 when
-// alpha ≥ 0 and R[j][j] > 0 when alpha < 0. When x is all zeros (a zero
-// column, a rank-deficient step, or the last row of a matrix with m ≤ n)
-// tau_j = 0, H_j = I and R[j][j] = alpha keeps its sign, possibly 0. This
-// keeps zero columns free of NaN and Q exactly orthogonal there.
+// alpha ≥ 0 and R[j][j] > 0 when alpha < 0. When x is exactly zero (a zero
+// column, a column that earlier steps reduced exactly, or the last row of a
+// matrix with m ≤ n), tau_j = 0, H_j = I and R[j][j] = alpha keeps its sign,
+// possibly 0. This keeps zero columns free of NaN. A rank-deficient column
+// usually leaves rounding-level entries in x instead, which the scaled norm
+// reflects like any other column.
 //
 // Scaling: the norm is computed from entries divided by the largest |entry|
-// of the column, so it neither overflows nor underflows while the column
-// norm itself is a normal float32 (about 1.2e-38 to 3.4e38). Accumulation is
-// in float32 in row order. NaN or infinite entries propagate NaN.
+// of the column, so the sum of squares lies in [1, m] and cannot overflow or
+// underflow. The result is accurate while the column norm itself is a normal
+// float32 (about 1.2e-38 to 3.4e38). Accumulation is in float32 in row
+// order. NaN or infinite entries propagate NaN.
 
 import { applyBlockReflectorLeft, applyReflectorLeft, BLOCK_SIZE, formBlockReflector } from "./householder";
 

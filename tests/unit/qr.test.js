@@ -10,9 +10,11 @@
 // like √k, which gives about √(mn)·u·‖A‖_F ≤ max(m, n)·u·‖A‖_F. The checks
 // use 8·max(m, n)·u, times ‖A‖_F for the reconstruction. The factor 8 covers
 // the few roundings spent on forming each reflector (norm, divisions, tau),
-// which dominate for small matrices. Measured on the shapes below, the largest
-// ratio of error to max(m, n)·u was about 2.3 (3×4, orthogonality). A wrong
-// reflection or a misplaced column gives an error of order ‖A‖_F, far above it.
+// which dominate for small matrices. Measured on shapes up to 40×40 (every
+// row count, column counts 1 to 9 and then every third, two seeds, thin and
+// full, all three builds), the largest ratio of error to max(m, n)·u was 2.3
+// (3×4, orthogonality). A wrong reflection or a misplaced
+// column gives an error of order ‖A‖_F, far above the bound.
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
