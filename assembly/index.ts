@@ -10,3 +10,5 @@ export { f32_gemm_reference } from "./gemm/reference";
 export { f32_gemm_reference as f32_gemm } from "./gemm/reference";
 export { f32_random_uniform } from "./random/uniform";
 export { f32_random_normal } from "./random/normal";
+export { f32_geqrf, f32_orgqr } from "./linalg/qr";
+export { f32_trsm } from "./linalg/trsm";

@@ -10,6 +10,14 @@ import { bestBuild, supportedBuilds, WASM_BUILDS, type WasmBuild } from "./backe
 import { runMatmul } from "./backends/wasm/ops/matmul.js";
 import { runRandom } from "./backends/wasm/ops/random.js";
 import { compileSource, type WasmLoader, type WasmSource } from "./backends/wasm/source.js";
+import {
+  planQr,
+  planTriangularSolve,
+  type QrOptions,
+  type QrResult,
+  type TriangularSolveOptions,
+} from "./api/linalg.js";
+import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
 
@@ -60,6 +68,16 @@ export interface FavorRandom {
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
   random: FavorRandomSync;
+  /**
+   * Householder QR of the row-major rows×cols matrix a: a = q·r. The sign of
+   * diag(r) follows LAPACK's xGEQRF: r[j][j] = −sign(α)·‖column‖ for the
+   * pivot α of step j (sign(0) = +1), except that a step with nothing left
+   * below the diagonal is skipped and keeps r[j][j] = α; zero columns give
+   * such steps, never NaN.
+   */
+  qr(a: Float32Array, options: QrOptions): QrResult;
+  /** Solves op(a)·x = b for an n×n triangular a and an n×cols b; raises a RangeError on a zero or non-finite diagonal. */
+  triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Float32Array;
 }
 
 /** A loaded library instance. */
@@ -68,6 +86,10 @@ export interface Favor {
   readonly sync: FavorSync;
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
   readonly random: FavorRandom;
+  /** Promise form of `sync.qr`. */
+  qr(a: Float32Array, options: QrOptions): Promise<QrResult>;
+  /** Promise form of `sync.triangularSolve`. */
+  triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Promise<Float32Array>;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -138,6 +160,8 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       uniform: (count, seed, options) => runRandom(backend, planRandom("uniform", count, seed, options)),
       normal: (count, seed, options) => runRandom(backend, planRandom("normal", count, seed, options)),
     },
+    qr: (a, options) => runQr(backend, planQr(a, options)),
+    triangularSolve: (a, b, options) => runTriangularSolve(backend, planTriangularSolve(a, b, options)),
   };
   const info: FavorInfo = {
     backend: "wasm",
@@ -155,5 +179,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       uniform: promised(sync.random.uniform),
       normal: promised(sync.random.normal),
     },
+    qr: promised(sync.qr),
+    triangularSolve: promised(sync.triangularSolve),
   };
 }
