@@ -8,3 +8,7 @@ export { f32_gemm_reference } from "./gemm/reference";
 // TODO: replace with the blocked SIMD GEMM; until then the fast entry point
 // runs the reference loop.
 export { f32_gemm_reference as f32_gemm } from "./gemm/reference";
+export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
+export { f32_transpose } from "./transpose/transpose";
+export { f32_gemv } from "./gemv/gemv";
+export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";

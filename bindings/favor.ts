@@ -3,11 +3,18 @@
 // forms live on `favor.sync`; the same ops on `favor` return Promises so
 // code written against them also runs on asynchronous backends.
 
+import { planGemv, type GemvOptions } from "./api/gemv.js";
 import { planMatmul, type MatmulOptions } from "./api/matmul.js";
+import { planLogsumexp, planSoftmax, type LogsumexpOptions, type SoftmaxOptions } from "./api/softmax.js";
+import { planTranspose, type TransposeOptions } from "./api/transpose.js";
 import { WasmBackend } from "./backends/wasm/backend.js";
 import { bestBuild, supportedBuilds, WASM_BUILDS, type WasmBuild } from "./backends/wasm/features.js";
+import { runGemv } from "./backends/wasm/ops/gemv.js";
 import { runMatmul } from "./backends/wasm/ops/matmul.js";
+import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
+import { runTranspose } from "./backends/wasm/ops/transpose.js";
 import { compileSource, packagedBinaryUrl, type WasmSource } from "./backends/wasm/source.js";
+import { attachBackend } from "./internal.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
 
@@ -38,6 +45,14 @@ export interface FavorInfo {
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
+  /** Transposes each rows×cols matrix of a into a cols×rows matrix. */
+  transpose(a: Float32Array, options: TransposeOptions): Float32Array;
+  /** y = alpha·op(A)·x + beta·y for a row-major m×n matrix A. */
+  gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Float32Array;
+  /** Softmax of each row of a rows×cols matrix. */
+  softmax(x: Float32Array, options: SoftmaxOptions): Float32Array;
+  /** log Σ exp over each row of a rows×cols matrix; one value per row. */
+  logsumexp(x: Float32Array, options: LogsumexpOptions): Float32Array;
 }
 
 /** A loaded library instance. */
@@ -45,6 +60,10 @@ export interface Favor {
   readonly info: FavorInfo;
   readonly sync: FavorSync;
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
+  transpose(a: Float32Array, options: TransposeOptions): Promise<Float32Array>;
+  gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
+  softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
+  logsumexp(x: Float32Array, options: LogsumexpOptions): Promise<Float32Array>;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -107,7 +126,12 @@ export async function createFavor(options: CreateFavorOptions = {}): Promise<Fav
 function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
   const sync: FavorSync = {
     matmul: (a, b, options) => runMatmul(backend, planMatmul(a, b, options)),
+    transpose: (a, options) => runTranspose(backend, planTranspose(a, options)),
+    gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
+    softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
+    logsumexp: (x, options) => runLogsumexp(backend, planLogsumexp(x, options)),
   };
+  attachBackend(sync, backend);
   const info: FavorInfo = {
     backend: "wasm",
     build: backend.build,
@@ -120,5 +144,9 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     info,
     sync,
     matmul: promised(sync.matmul),
+    transpose: promised(sync.transpose),
+    gemv: promised(sync.gemv),
+    softmax: promised(sync.softmax),
+    logsumexp: promised(sync.logsumexp),
   };
 }

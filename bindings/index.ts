@@ -4,6 +4,9 @@
 export { createFavor } from "./favor.js";
 export type { CreateFavorOptions, Favor, FavorInfo, FavorSync } from "./favor.js";
 export type { MatmulOptions } from "./api/matmul.js";
+export type { TransposeOptions } from "./api/transpose.js";
+export type { GemvOptions } from "./api/gemv.js";
+export type { LogsumexpOptions, SoftmaxOptions } from "./api/softmax.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
