@@ -16,3 +16,4 @@ export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
 export { f32_transpose } from "./transpose/transpose";
 export { f32_gemv } from "./gemv/gemv";
 export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
+export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";

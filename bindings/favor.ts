@@ -24,6 +24,19 @@ import {
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
+import {
+  planConstruct,
+  planEvaluate,
+  planRequiredDim,
+  type SparsePattern,
+  type SparsePatternConstructOptions,
+  type SparsePatternConstruction,
+  type SparsePatternEvaluateOptions,
+  type SparsePatternEvaluation,
+  type SparsePatternRequiredDim,
+  type SparsePatternRequiredDimOptions,
+} from "./api/sparse-pattern.js";
+import { runConstruct, runEvaluate, runRequiredDim } from "./backends/wasm/ops/sparse-pattern.js";
 import { attachBackend } from "./internal.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
@@ -71,6 +84,31 @@ export interface FavorRandom {
   normal(count: number, seed: RandomSeed, options?: RandomOptions): Promise<Float32Array>;
 }
 
+/**
+ * Fixed self-attention weights and per-pattern inputs whose attention matrix
+ * reproduces a sparse pattern; docs/sparse-pattern.md has the construction,
+ * the precision measures and the defaults.
+ */
+export interface FavorSparsePatternSync {
+  /** Returns x = [√d·B·G, G] (L×2d) and the fixed wq = [I; 0], wk = [0; I] (2d×d) for the pattern. */
+  construct(pattern: SparsePattern, options: SparsePatternConstructOptions): SparsePatternConstruction;
+  /** Measures softmax(x·wq·(x·wk)ᵀ/√d) against the pattern: log-ratio distortion and off-support leakage. */
+  evaluate(
+    pattern: SparsePattern, x: Float32Array, wq: Float32Array, wk: Float32Array, options: SparsePatternEvaluateOptions,
+  ): SparsePatternEvaluation;
+  /** Searches for the smallest d whose distortion, aggregated over seeded trials, is <= epsilon. */
+  requiredDim(pattern: SparsePattern, options: SparsePatternRequiredDimOptions): SparsePatternRequiredDim;
+}
+
+/** The Promise-returning forms of `FavorSparsePatternSync`. */
+export interface FavorSparsePattern {
+  construct(pattern: SparsePattern, options: SparsePatternConstructOptions): Promise<SparsePatternConstruction>;
+  evaluate(
+    pattern: SparsePattern, x: Float32Array, wq: Float32Array, wk: Float32Array, options: SparsePatternEvaluateOptions,
+  ): Promise<SparsePatternEvaluation>;
+  requiredDim(pattern: SparsePattern, options: SparsePatternRequiredDimOptions): Promise<SparsePatternRequiredDim>;
+}
+
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
@@ -93,6 +131,7 @@ export interface FavorSync {
   softmax(x: Float32Array, options: SoftmaxOptions): Float32Array;
   /** log Σ exp over each row of a rows×cols matrix; one value per row. */
   logsumexp(x: Float32Array, options: LogsumexpOptions): Float32Array;
+  sparsePattern: FavorSparsePatternSync;
 }
 
 /** A loaded library instance. */
@@ -109,6 +148,7 @@ export interface Favor {
   gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
   softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
   logsumexp(x: Float32Array, options: LogsumexpOptions): Promise<Float32Array>;
+  readonly sparsePattern: FavorSparsePattern;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -185,6 +225,11 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
     softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
     logsumexp: (x, options) => runLogsumexp(backend, planLogsumexp(x, options)),
+    sparsePattern: {
+      construct: (pattern, options) => runConstruct(backend, planConstruct(pattern, options)),
+      evaluate: (pattern, x, wq, wk, options) => runEvaluate(backend, planEvaluate(pattern, x, wq, wk, options)),
+      requiredDim: (pattern, options) => runRequiredDim(backend, planRequiredDim(pattern, options)),
+    },
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -209,5 +254,10 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: promised(sync.gemv),
     softmax: promised(sync.softmax),
     logsumexp: promised(sync.logsumexp),
+    sparsePattern: {
+      construct: promised(sync.sparsePattern.construct),
+      evaluate: promised(sync.sparsePattern.evaluate),
+      requiredDim: promised(sync.sparsePattern.requiredDim),
+    },
   };
 }

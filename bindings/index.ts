@@ -10,6 +10,17 @@ export type { QrOptions, QrResult, TriangularSolveOptions } from "./api/linalg.j
 export type { TransposeOptions } from "./api/transpose.js";
 export type { GemvOptions } from "./api/gemv.js";
 export type { LogsumexpOptions, SoftmaxOptions } from "./api/softmax.js";
+export type { FavorSparsePattern, FavorSparsePatternSync } from "./favor.js";
+export type {
+  SparsePattern,
+  SparsePatternConstructOptions,
+  SparsePatternConstruction,
+  SparsePatternDimTrial,
+  SparsePatternEvaluateOptions,
+  SparsePatternEvaluation,
+  SparsePatternRequiredDim,
+  SparsePatternRequiredDimOptions,
+} from "./api/sparse-pattern.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
