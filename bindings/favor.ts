@@ -3,6 +3,18 @@
 // forms live on `favor.sync`; the same ops on `favor` return Promises so
 // code written against them also runs on asynchronous backends.
 
+import {
+  planAdaptiveOptions,
+  planBilevelGradient,
+  planBilevelOptimizer,
+  type BilevelAdaptiveOptions,
+  type BilevelAdaptiveState,
+  type BilevelAsyncTask,
+  type BilevelGradientOptions,
+  type BilevelGradientResult,
+  type BilevelOptimizerOptions,
+  type BilevelTask,
+} from "./api/bilevel.js";
 import { planGemv, type GemvOptions } from "./api/gemv.js";
 import { planMatmul, type MatmulOptions } from "./api/matmul.js";
 import { planRandom, type RandomOptions, type RandomSeed } from "./api/random.js";
@@ -24,6 +36,14 @@ import {
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
+import { createAdaptiveState } from "./bilevel/adaptive.js";
+import { bilevelGradient, driveAsync, driveSync, type UniformSource } from "./bilevel/gradient.js";
+import {
+  createAsyncOptimizer,
+  createOptimizer,
+  type BilevelAsyncOptimizer,
+  type BilevelOptimizer,
+} from "./bilevel/optimizer.js";
 import {
   planConstruct,
   planEvaluate,
@@ -85,6 +105,28 @@ export interface FavorRandom {
 }
 
 /**
+ * Bilevel (meta-learning) gradients through r inner gradient steps:
+ * first-order, exact, and the unbiased first-order estimator. The work is
+ * in the task's callbacks; docs/bilevel.md describes the estimators, the
+ * callback contract and the memory and cost of each path.
+ */
+export interface FavorBilevelSync {
+  /** Returns an estimate of the gradient of L_out(θ_r) with respect to θ. */
+  gradient(theta: Float32Array, task: BilevelTask, options: BilevelGradientOptions): BilevelGradientResult;
+  /** Returns an SGD or Adam optimizer over θ (updated in place) driven by bilevel.gradient. */
+  optimizer(options: BilevelOptimizerOptions): BilevelOptimizer;
+  /** Returns a new state for q "adaptive". */
+  adaptiveState(options?: BilevelAdaptiveOptions): BilevelAdaptiveState;
+}
+
+/** The Promise-returning forms of `FavorBilevelSync`; their callbacks may return Promises. */
+export interface FavorBilevel {
+  gradient(theta: Float32Array, task: BilevelAsyncTask, options: BilevelGradientOptions): Promise<BilevelGradientResult>;
+  optimizer(options: BilevelOptimizerOptions): Promise<BilevelAsyncOptimizer>;
+  adaptiveState(options?: BilevelAdaptiveOptions): Promise<BilevelAdaptiveState>;
+}
+
+/**
  * Fixed self-attention weights and per-pattern inputs whose attention matrix
  * reproduces a sparse pattern; docs/sparse-pattern.md has the construction,
  * the precision measures and the defaults.
@@ -131,6 +173,7 @@ export interface FavorSync {
   softmax(x: Float32Array, options: SoftmaxOptions): Float32Array;
   /** log Σ exp over each row of a rows×cols matrix; one value per row. */
   logsumexp(x: Float32Array, options: LogsumexpOptions): Float32Array;
+  bilevel: FavorBilevelSync;
   sparsePattern: FavorSparsePatternSync;
 }
 
@@ -148,6 +191,7 @@ export interface Favor {
   gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
   softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
   logsumexp(x: Float32Array, options: LogsumexpOptions): Promise<Float32Array>;
+  readonly bilevel: FavorBilevel;
   readonly sparsePattern: FavorSparsePattern;
 }
 
@@ -212,7 +256,35 @@ export async function createFavorWith(loader: WasmLoader, options: CreateFavorOp
   return makeFavor(backend, WASM_BUILDS.filter((b) => supported[b]));
 }
 
+/** Builds the bilevel namespaces; the Bernoulli draws come from the backend's Philox generator. */
+function makeBilevel(backend: WasmBackend): { sync: FavorBilevelSync; async: FavorBilevel } {
+  const uniform: UniformSource = (count, seed, offset) =>
+    runRandom(backend, planRandom("uniform", count, seed, { offset }));
+  const adaptiveState = (options?: BilevelAdaptiveOptions) => {
+    const op = "bilevel.adaptiveState";
+    if (options !== undefined && (options === null || typeof options !== "object")) {
+      throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
+    }
+    return createAdaptiveState(planAdaptiveOptions(op, options ?? {}));
+  };
+  const sync: FavorBilevelSync = {
+    gradient: (theta, task, options) =>
+      driveSync(bilevelGradient(planBilevelGradient("bilevel.gradient", theta, task, options), uniform), task),
+    optimizer: (options) => createOptimizer(planBilevelOptimizer("bilevel.optimizer", options), uniform),
+    adaptiveState,
+  };
+  const async: FavorBilevel = {
+    gradient: async (theta, task, options) =>
+      driveAsync(bilevelGradient(planBilevelGradient("bilevel.gradient", theta, task, options), uniform), task),
+    optimizer: promised((options: BilevelOptimizerOptions) =>
+      createAsyncOptimizer(planBilevelOptimizer("bilevel.optimizer", options), uniform)),
+    adaptiveState: promised(adaptiveState),
+  };
+  return { sync, async };
+}
+
 function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
+  const bilevel = makeBilevel(backend);
   const sync: FavorSync = {
     matmul: (a, b, options) => runMatmul(backend, planMatmul(a, b, options)),
     random: {
@@ -225,6 +297,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
     softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
     logsumexp: (x, options) => runLogsumexp(backend, planLogsumexp(x, options)),
+    bilevel: bilevel.sync,
     sparsePattern: {
       construct: (pattern, options) => runConstruct(backend, planConstruct(pattern, options)),
       evaluate: (pattern, x, wq, wk, options) => runEvaluate(backend, planEvaluate(pattern, x, wq, wk, options)),
@@ -254,6 +327,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: promised(sync.gemv),
     softmax: promised(sync.softmax),
     logsumexp: promised(sync.logsumexp),
+    bilevel: bilevel.async,
     sparsePattern: {
       construct: promised(sync.sparsePattern.construct),
       evaluate: promised(sync.sparsePattern.evaluate),

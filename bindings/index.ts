@@ -10,6 +10,19 @@ export type { QrOptions, QrResult, TriangularSolveOptions } from "./api/linalg.j
 export type { TransposeOptions } from "./api/transpose.js";
 export type { GemvOptions } from "./api/gemv.js";
 export type { LogsumexpOptions, SoftmaxOptions } from "./api/softmax.js";
+export type { FavorBilevel, FavorBilevelSync } from "./favor.js";
+export type {
+  BilevelAdaptiveOptions,
+  BilevelAdaptiveState,
+  BilevelAsyncTask,
+  BilevelCost,
+  BilevelGradientOptions,
+  BilevelGradientResult,
+  BilevelMethod,
+  BilevelOptimizerOptions,
+  BilevelTask,
+} from "./api/bilevel.js";
+export type { BilevelAsyncOptimizer, BilevelOptimizer, BilevelStepResult } from "./bilevel/optimizer.js";
 export type { FavorSparsePattern, FavorSparsePatternSync } from "./favor.js";
 export type {
   SparsePattern,
