@@ -23,6 +23,17 @@ import {
 } from "./api/linalg.js";
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
+import { planCayley, planExpm, type MatrixFunctionOptions } from "./api/matrix-functions.js";
+import { runCayley, runExpm } from "./backends/wasm/ops/matrix-functions.js";
+import {
+  planOdeBackward,
+  planOdeForward,
+  type OdeBackwardOptions,
+  type OdeBackwardResult,
+  type OdeForwardOptions,
+  type OdeForwardResult,
+} from "./api/ode.js";
+import { runOdeBackward, runOdeForward } from "./backends/wasm/ops/ode.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
 import { attachBackend } from "./internal.js";
 import { log } from "./log.js";
@@ -71,6 +82,37 @@ export interface FavorRandom {
   normal(count: number, seed: RandomSeed, options?: RandomOptions): Promise<Float32Array>;
 }
 
+/** Functions of square matrices (docs/odetoode.md describes the methods and their float32 accuracy). */
+export interface FavorLinalgSync {
+  /** e^A for the n×n matrix a: scaling and squaring with a Padé approximant of degree 3, 5 or 7. */
+  expm(a: Float32Array, options: MatrixFunctionOptions): Float32Array;
+  /** (I − A/2)⁻¹·(I + A/2); raises a RangeError when I − A/2 is singular (never for skew-symmetric a). */
+  cayley(a: Float32Array, options: MatrixFunctionOptions): Float32Array;
+}
+
+/** The Promise-returning forms of `FavorLinalgSync`. */
+export interface FavorLinalg {
+  expm(a: Float32Array, options: MatrixFunctionOptions): Promise<Float32Array>;
+  cayley(a: Float32Array, options: MatrixFunctionOptions): Promise<Float32Array>;
+}
+
+/**
+ * ODEtoODE: the main flow x_{i+1} = x_i + h·f(W_i·x_i) with weights that
+ * move on the orthogonal group, W_{i+1} = W_i·Γ(h·b_i) (docs/odetoode.md).
+ */
+export interface FavorOdeToOdeSync {
+  /** Runs both flows for `steps` steps from x0 (batch×dim) and w0 (dim×dim). */
+  forward(x0: Float32Array, options: OdeForwardOptions): OdeForwardResult;
+  /** Gradients of a loss with ∂L/∂x_T = gradXT with respect to x0, w0 and params, with checkpointed memory. */
+  backward(x0: Float32Array, gradXT: Float32Array, options: OdeBackwardOptions): OdeBackwardResult;
+}
+
+/** The Promise-returning forms of `FavorOdeToOdeSync`. */
+export interface FavorOdeToOde {
+  forward(x0: Float32Array, options: OdeForwardOptions): Promise<OdeForwardResult>;
+  backward(x0: Float32Array, gradXT: Float32Array, options: OdeBackwardOptions): Promise<OdeBackwardResult>;
+}
+
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
@@ -93,6 +135,8 @@ export interface FavorSync {
   softmax(x: Float32Array, options: SoftmaxOptions): Float32Array;
   /** log Σ exp over each row of a rows×cols matrix; one value per row. */
   logsumexp(x: Float32Array, options: LogsumexpOptions): Float32Array;
+  linalg: FavorLinalgSync;
+  odeToOde: FavorOdeToOdeSync;
 }
 
 /** A loaded library instance. */
@@ -109,6 +153,8 @@ export interface Favor {
   gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
   softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
   logsumexp(x: Float32Array, options: LogsumexpOptions): Promise<Float32Array>;
+  readonly linalg: FavorLinalg;
+  readonly odeToOde: FavorOdeToOde;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -185,6 +231,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
     softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
     logsumexp: (x, options) => runLogsumexp(backend, planLogsumexp(x, options)),
+    linalg: {
+      expm: (a, options) => runExpm(backend, planExpm(a, options)),
+      cayley: (a, options) => runCayley(backend, planCayley(a, options)),
+    },
+    odeToOde: {
+      forward: (x0, options) => runOdeForward(backend, planOdeForward(x0, options)),
+      backward: (x0, gradXT, options) => runOdeBackward(backend, planOdeBackward(x0, gradXT, options)),
+    },
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -209,5 +263,13 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: promised(sync.gemv),
     softmax: promised(sync.softmax),
     logsumexp: promised(sync.logsumexp),
+    linalg: {
+      expm: promised(sync.linalg.expm),
+      cayley: promised(sync.linalg.cayley),
+    },
+    odeToOde: {
+      forward: promised(sync.odeToOde.forward),
+      backward: promised(sync.odeToOde.backward),
+    },
   };
 }
