@@ -42,3 +42,8 @@ export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
 export type { LogLevel, LogSink } from "./log.js";
+export type { FavorLinalg, FavorLinalgSync, FavorOdeToOde, FavorOdeToOdeSync } from "./favor.js";
+export type { MatrixFunctionOptions } from "./api/matrix-functions.js";
+export type {
+  OdeActivation, OdeBackwardOptions, OdeBackwardResult, OdeForwardOptions, OdeForwardResult, OdeGenerator, OdeStepper,
+} from "./api/ode.js";
