@@ -7,6 +7,18 @@ export type { MatmulOptions } from "./api/matmul.js";
 export type { FavorRandom, FavorRandomSync } from "./favor.js";
 export type { RandomOptions, RandomSeed } from "./api/random.js";
 export type { QrOptions, QrResult, TriangularSolveOptions } from "./api/linalg.js";
+export type { FavorHouseholder, FavorHouseholderSync } from "./favor.js";
+export type {
+  HouseholderApplyOptions,
+  HouseholderBackwardMode,
+  HouseholderBackwardOptions,
+  HouseholderBackwardResult,
+  HouseholderFromOrthogonalOptions,
+  HouseholderMethod,
+  HouseholderProductOptions,
+  HouseholderRandomOrthogonalOptions,
+  HouseholderStiefelOptions,
+} from "./api/householder.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
