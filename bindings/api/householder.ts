@@ -19,7 +19,7 @@ import {
   requireOptions,
 } from "../validate.js";
 
-/** How a product of reflections is evaluated: the CWY formula, or one reflection at a time. */
+/** Evaluation method of a product of reflections: the CWY formula, or one reflection at a time. */
 export type HouseholderMethod = "cwy" | "sequential";
 
 /** Options of `householder.product`. Sizes count elements. */

@@ -200,7 +200,7 @@ function productCwy(kernels: Kernels, n: number, k: number, { ut, s }: Prepared,
   kernels.gemm(n, n, k, -1, ut, n, true, w, n, false, 1, q, n);
 }
 
-/** Runs householder.product or householder.stiefel and fills plan.out. */
+/** Runs householder.product, householder.stiefel or householder.apply and fills plan.out. */
 export function runHouseholderForward(backend: WasmBackend, plan: HouseholderForwardPlan): Float32Array {
   const kernels = new Kernels(backend);
   const { n, k, cols } = plan;
