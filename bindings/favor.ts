@@ -279,9 +279,10 @@ export interface FavorSync {
   bilevel: FavorBilevelSync;
   sparsePattern: FavorSparsePatternSync;
   /**
-   * Draws a seeded features×dim random projection ("orthogonal" or "iid"
-   * rows, "chi" or "sqrt-d" norms); the same options give the same bits on
-   * every build. docs/features.md describes the layout.
+   * Draws a seeded features×dim random projection ("orthogonal",
+   * "orthogonal-cwy" or "iid" rows, "chi" or "sqrt-d" norms); the same options
+   * give the same bits on every build, except "orthogonal-cwy", whose GEMMs
+   * round differently in the relaxed build. docs/features.md describes the layout.
    */
   projection(options: ProjectionOptions): Float32Array;
   /** Creates a policy that holds the current projection and redraws it every `redrawEvery` training steps. */
