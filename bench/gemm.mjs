@@ -20,8 +20,10 @@
 // has replaced its baseline (Liftoff) code with optimized (TurboFan) code.
 // Then the cases of one size and layout run in interleaved rounds, one call
 // each per round, so load from other processes spreads over all of them.
-// Rates are GFLOP/s = 2·M·N·K / time; the tables give the median over the
-// rounds with the minimum and maximum. The suite replaces its section of
+// Rates are GFLOP/s = 2·M·N·K / time. The first table gives the median over
+// the rounds with the minimum and maximum, over wall time; the second gives
+// the median over process CPU time, which on a shared machine leaves out the
+// time spent waiting for a core. The suite replaces its section of
 // docs/BENCHMARKS.md unless --no-write or --quick is given.
 
 import { spawnSync } from "node:child_process";
@@ -163,7 +165,8 @@ function quantile(sorted, q) {
 
 /**
  * Times the cases in interleaved rounds and returns, per case, the median,
- * minimum and maximum GFLOP/s, plus process CPU time over wall time.
+ * minimum and maximum GFLOP/s over wall time, the median GFLOP/s over process
+ * CPU time, and process CPU time over wall time.
  */
 function measure(cases, flops, rounds) {
   const names = Object.keys(cases);
@@ -174,6 +177,7 @@ function measure(cases, flops, rounds) {
   }, 0);
   const count = Math.min(rounds.max, Math.max(rounds.min, Math.round(rounds.targetMs / Math.max(estimate, 1e-3))));
   const samples = Object.fromEntries(names.map((name) => [name, []]));
+  const cpuSamples = Object.fromEntries(names.map((name) => [name, []]));
   const cpu = Object.fromEntries(names.map((name) => [name, { cpuMs: 0, wallMs: 0 }]));
   for (let round = 0; round < count; round++) {
     for (const name of names) {
@@ -182,8 +186,10 @@ function measure(cases, flops, rounds) {
       cases[name].run();
       const wallMs = performance.now() - start;
       const used = process.cpuUsage(cpuStart);
+      const cpuMs = (used.user + used.system) / 1000;
       samples[name].push((cases[name].flops ?? flops) / (wallMs * 1e6));
-      cpu[name].cpuMs += (used.user + used.system) / 1000;
+      cpuSamples[name].push((cases[name].flops ?? flops) / (Math.max(cpuMs, 1e-3) * 1e6));
+      cpu[name].cpuMs += cpuMs;
       cpu[name].wallMs += wallMs;
     }
   }
@@ -194,6 +200,7 @@ function measure(cases, flops, rounds) {
       min: sorted[0],
       max: sorted[sorted.length - 1],
       rounds: sorted.length,
+      cpuMedian: quantile(cpuSamples[name].sort((x, y) => x - y), 0.5),
       cpuPerWall: cpu[name].cpuMs / cpu[name].wallMs,
     }];
   }));
@@ -305,6 +312,18 @@ function renderReport(parent, relaxed, machine, options) {
         `${ratio(r["relaxed kernel"], p.tfjs)} / ${ratio(r["relaxed API"], p.tfjs)} |`);
     }
   }
+  const cpuFormat = (stats) => (stats === undefined ? "–" : stats.cpuMedian.toFixed(1));
+  const cpuRatio = (x, y) => (x === undefined || y === undefined ? "–" : (x.cpuMedian / y.cpuMedian).toFixed(2));
+  const cpuRows = [];
+  for (const n of options.sizes) {
+    for (const layout of LAYOUTS) {
+      const p = parent.results[`${n} ${layout}`];
+      const r = relaxedResults[`${n} ${layout}`] ?? {};
+      cpuRows.push(`| ${n}³ | ${layout} | ${cpuFormat(p["simd kernel"])} | ${cpuFormat(r["relaxed kernel"])} | ` +
+        `${cpuFormat(p.tfjs)} | ${cpuFormat(p["tfjs new B"])} | ${cpuRatio(p["simd kernel"], p.tfjs)} | ` +
+        `${cpuRatio(r["relaxed kernel"], p.tfjs)} |`);
+    }
+  }
   const tfjsCpu = options.sizes.flatMap((n) => LAYOUTS.map((layout) => parent.results[`${n} ${layout}`].tfjs.cpuPerWall));
   const cpuRange = (results) => {
     const ratios = Object.values(results).flatMap((cases) => Object.values(cases).map((stats) => stats.cpuPerWall));
@@ -325,8 +344,16 @@ function renderReport(parent, relaxed, machine, options) {
     "|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    `Multiply-add ceiling (f32_peak_madd): simd ${format(parent.results.peak["simd peak"])}, ` +
-      `relaxed ${relaxedPeak === undefined ? "not measured" : format(relaxedPeak)} GFLOP/s.`,
+    "The same rounds per second of process CPU time (medians): time the process spent waiting for a core is not " +
+      "counted, so on a loaded machine these come closer to the unloaded rates than the wall-time rates above.",
+    "",
+    "| size | layout | simd kernel | relaxed kernel | tfjs-wasm | tfjs-wasm, new B | simd / tfjs | relaxed / tfjs |",
+    "|---|---|---|---|---|---|---|---|",
+    ...cpuRows,
+    "",
+    `Multiply-add ceiling (f32_peak_madd), wall time: simd ${format(parent.results.peak["simd peak"])}, ` +
+      `relaxed ${relaxedPeak === undefined ? "not measured" : format(relaxedPeak)} GFLOP/s; per CPU second: ` +
+      `simd ${cpuFormat(parent.results.peak["simd peak"])}, relaxed ${cpuFormat(relaxedPeak)}.`,
     "",
     "tfjs-wasm runs NN through XNNPACK's fully connected operator, which it caches per B tensor with B already packed " +
       "(tfjs-backend-wasm/src/cc/batch_mat_mul_impl.cc in the tfjs repository), so repeated calls with the same B skip " +
@@ -347,11 +374,13 @@ function renderReport(parent, relaxed, machine, options) {
 const DOC_HEADER = `# Benchmarks
 
 Each section below is written by one suite of \`npm run bench -- <suite>\` (bench/<suite>.mjs) and replaced when
-that suite runs again, so change the suite rather than the tables. A suite first calls every implementation until V8
-has compiled it with its optimizing tier, then times the implementations in interleaved rounds so that load from
-other processes spreads over all of them, and reports the median with the minimum and maximum over the rounds. Rates
-count a multiply and an add as two floating-point operations. The numbers describe the machine named in each section
-at the time of the run, including whatever else was running on it.
+that suite runs again, so change the suite rather than the tables. A suite first calls every implementation for a
+fixed time (400 ms and at least three calls in the gemm suite), which lets V8 replace its baseline code with optimized code. Then it
+times the implementations in interleaved rounds, so that load from other processes spreads over all of them. It
+reports the median over the rounds with the minimum and maximum, and also the median rate per second of process CPU
+time, which leaves out time spent waiting for a core. Rates count a multiply and an add as two floating-point
+operations. The numbers describe the machine named in each section at the time of the run, including whatever else
+was running on it.
 `;
 
 function writeDoc(section) {
