@@ -18,6 +18,13 @@ import {
   type TriangularSolveOptions,
 } from "./api/linalg.js";
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
+import {
+  planSoftmaxAttention,
+  planTopK,
+  runTopK,
+  type SoftmaxAttentionOptions,
+} from "./api/attention.js";
+import { runSoftmaxAttention } from "./backends/wasm/ops/attention.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
 
@@ -78,6 +85,14 @@ export interface FavorSync {
   qr(a: Float32Array, options: QrOptions): QrResult;
   /** Solves op(a)·x = b for an n×n triangular a and an n×cols b; raises a RangeError on a zero or non-finite diagonal. */
   triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Float32Array;
+  /**
+   * Exact scaled dot-product attention, softmax(scale·q·kᵀ)·v per batch item
+   * and head, streamed over key blocks so memory stays O(length·dim).
+   * Returns the output in the input layout with valueDim columns.
+   */
+  softmaxAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: SoftmaxAttentionOptions): Float32Array;
+  /** Returns the indices of the `count` largest scores, largest first, ties in increasing index order. */
+  topK(scores: Float32Array, count: number): Int32Array;
 }
 
 /** A loaded library instance. */
@@ -90,6 +105,10 @@ export interface Favor {
   qr(a: Float32Array, options: QrOptions): Promise<QrResult>;
   /** Promise form of `sync.triangularSolve`. */
   triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Promise<Float32Array>;
+  /** Promise form of `sync.softmaxAttention`. */
+  softmaxAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: SoftmaxAttentionOptions): Promise<Float32Array>;
+  /** Promise form of `sync.topK`. */
+  topK(scores: Float32Array, count: number): Promise<Int32Array>;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -162,6 +181,8 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     },
     qr: (a, options) => runQr(backend, planQr(a, options)),
     triangularSolve: (a, b, options) => runTriangularSolve(backend, planTriangularSolve(a, b, options)),
+    softmaxAttention: (q, k, v, options) => runSoftmaxAttention(backend, planSoftmaxAttention(q, k, v, options)),
+    topK: (scores, count) => runTopK(planTopK(scores, count)),
   };
   const info: FavorInfo = {
     backend: "wasm",
@@ -181,5 +202,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     },
     qr: promised(sync.qr),
     triangularSolve: promised(sync.triangularSolve),
+    softmaxAttention: promised(sync.softmaxAttention),
+    topK: promised(sync.topK),
   };
 }

@@ -7,6 +7,7 @@ export type { MatmulOptions } from "./api/matmul.js";
 export type { FavorRandom, FavorRandomSync } from "./favor.js";
 export type { RandomOptions, RandomSeed } from "./api/random.js";
 export type { QrOptions, QrResult, TriangularSolveOptions } from "./api/linalg.js";
+export type { AttentionLayout, AttentionShapeOptions, SoftmaxAttentionOptions } from "./api/attention.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";

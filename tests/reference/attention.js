@@ -1,0 +1,188 @@
+// Float64 references for the attention ops, written as the explicit
+// quadratic formulas (every queries×keys matrix is formed), one head at a
+// time. They are the readable specification the streamed, chunked and
+// random-feature kernels are tested against.
+
+/** Returns the element offset of row 0 of a head and the row stride, as bindings/api/attention.ts lays tensors out. */
+export function headRows(shape, item, head, rows, width) {
+  if (shape.layout === "bhld") return { offset: (item * shape.heads + head) * rows * width, ld: width };
+  return { offset: (item * rows * shape.heads + head) * width, ld: shape.heads * width };
+}
+
+/** Copies one head of a layout tensor into a contiguous Float64Array of rows×width. */
+export function extractHead(array, shape, item, head, rows, width) {
+  const { offset, ld } = headRows(shape, item, head, rows, width);
+  const out = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) out[r * width + c] = array[offset + r * ld + c];
+  return out;
+}
+
+/** Writes a contiguous rows×width head into a layout tensor. */
+export function storeHead(target, values, shape, item, head, rows, width) {
+  const { offset, ld } = headRows(shape, item, head, rows, width);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) target[offset + r * ld + c] = values[r * width + c];
+}
+
+/** Fills in the defaults of a shape the way the bindings do. */
+export function fullShape(shape) {
+  return {
+    keyLength: shape.length,
+    valueDim: shape.dim,
+    keyPaddingMask: null,
+    ...shape,
+  };
+}
+
+/** Returns whether key j of batch item `item` is visible to query i. */
+function isVisible(shape, item, causal, i, j) {
+  const mask = shape.keyPaddingMask;
+  if (mask && mask[item * shape.keyLength + j] === 1) return false;
+  return !causal || j <= i;
+}
+
+/**
+ * Exact softmax attention in float64 for every batch item and head.
+ * Returns { out, bound } in the layout of the inputs, where bound is the
+ * float32 error bound per output element derived in softmaxBound. A query
+ * that sees no key gets 0, as the kernel does.
+ */
+export function softmaxAttentionReference(q, k, v, shapeIn, { causal, scale }) {
+  const shape = fullShape(shapeIn);
+  const { batch, heads, length, keyLength, dim, valueDim } = shape;
+  const out = new Float64Array(batch * heads * length * valueDim);
+  const bound = new Float64Array(out.length);
+  const blocks = Math.ceil(keyLength / 256);
+  for (let item = 0; item < batch; item++) {
+    for (let head = 0; head < heads; head++) {
+      const qh = extractHead(q, shape, item, head, length, dim);
+      const kh = extractHead(k, shape, item, head, keyLength, dim);
+      const vh = extractHead(v, shape, item, head, keyLength, valueDim);
+      const oh = new Float64Array(length * valueDim);
+      const bh = new Float64Array(length * valueDim);
+      for (let i = 0; i < length; i++) {
+        const scores = [];
+        let maxScore = -Infinity;
+        let maxAbsDot = 0;
+        for (let j = 0; j < keyLength; j++) {
+          if (!isVisible(shape, item, causal, i, j)) continue;
+          let s = 0;
+          let absDot = 0;
+          for (let t = 0; t < dim; t++) {
+            s += qh[i * dim + t] * kh[j * dim + t];
+            absDot += Math.abs(qh[i * dim + t] * kh[j * dim + t]);
+          }
+          s *= scale;
+          scores.push([j, s]);
+          maxScore = Math.max(maxScore, s);
+          maxAbsDot = Math.max(maxAbsDot, Math.abs(scale) * absDot);
+        }
+        if (scores.length === 0) continue;
+        let sum = 0;
+        const weights = scores.map(([j, s]) => {
+          const w = Math.exp(s - maxScore);
+          sum += w;
+          return [j, w];
+        });
+        for (let c = 0; c < valueDim; c++) {
+          let acc = 0;
+          for (const [j, w] of weights) acc += w * vh[j * valueDim + c];
+          oh[i * valueDim + c] = acc / sum;
+        }
+        // Error bound of the float32 kernel, derived in softmaxBound.
+        const relWeight = softmaxWeightError(dim, blocks, maxAbsDot);
+        const relSum = (scores.length + 4) * F32_EPS;
+        for (let c = 0; c < valueDim; c++) {
+          let spread = 0;
+          for (const [j, w] of weights) spread += w * (Math.abs(vh[j * valueDim + c]) + Math.abs(oh[i * valueDim + c]));
+          bh[i * valueDim + c] = (2 * relWeight + relSum) * (spread / sum) + 1e-37;
+        }
+      }
+      storeHead(out, oh, shape, item, head, length, valueDim);
+      storeHead(bound, bh, shape, item, head, length, valueDim);
+    }
+  }
+  return { out, bound };
+}
+
+const F32_EPS = 2 ** -24;
+
+/**
+ * Relative error of one softmax weight p_ij = exp(s_ij − m_i) as the float32
+ * kernel forms it, for |s_ij| <= A (A = max_j scale·Σ_t |q_it·k_jt|):
+ *   - s_ij is a dim-term float32 dot product scaled once: absolute error
+ *     <= (dim + 1)·eps·A;
+ *   - s − m rounds once more: <= 2·eps·A;
+ *   - exp adds at most 2 ULP (2·eps relative), and an absolute error e in its
+ *     argument becomes a relative error of about e in the weight;
+ *   - each of the `blocks` rescalings exp(m_old − m_new) multiplies the
+ *     earlier weights by a factor whose argument has error <= 2·eps·A and
+ *     whose exp adds 2 ULP.
+ * So |Δp/p| <= eps·((dim + 3 + 2·blocks)·A + 2 + 2·blocks). A weight error ε
+ * moves a weighted mean by at most 2ε·Σ p_j(|v_j| + |out|)/Σ p_j, and the two
+ * sums of up to n terms add (n + 4)·eps relative to the same magnitude.
+ */
+export function softmaxWeightError(dim, blocks, maxAbsScore) {
+  return F32_EPS * ((dim + 3 + 2 * blocks) * maxAbsScore + 2 + 2 * blocks);
+}
+
+/**
+ * Explicit linear attention out = D⁻¹·(A·V), A = Q′K′ᵀ, D = diag(A·1) for one
+ * head, given its feature matrices in float64: qf (length×r), kf
+ * (keyLength×r), v (keyLength×valueDim). Keys with keep[j] false are
+ * removed; with `causal`, A is masked to j <= i. A row whose denominator is
+ * not above floor (2^-126, the kernel's guard) is 0.
+ *
+ * Returns { out, num, den, absNum, absDen }: absNum[i][c] = Σ_j |A|_ij·|v_jc|
+ * and absDen[i] = Σ_j |A|_ij with |A|_ij = Σ_f |qf_if·kf_jf|, the magnitudes
+ * that bound the float32 rounding error (see linearAttentionBound).
+ */
+export function linearAttentionHead(qf, kf, v, { length, keyLength, features, valueDim, causal, keep }) {
+  const out = new Float64Array(length * valueDim);
+  const num = new Float64Array(length * valueDim);
+  const den = new Float64Array(length);
+  const absNum = new Float64Array(length * valueDim);
+  const absDen = new Float64Array(length);
+  for (let i = 0; i < length; i++) {
+    for (let j = 0; j < keyLength; j++) {
+      if (keep && !keep[j]) continue;
+      if (causal && j > i) continue;
+      let a = 0;
+      let absA = 0;
+      for (let f = 0; f < features; f++) {
+        a += qf[i * features + f] * kf[j * features + f];
+        absA += Math.abs(qf[i * features + f] * kf[j * features + f]);
+      }
+      den[i] += a;
+      absDen[i] += absA;
+      for (let c = 0; c < valueDim; c++) {
+        num[i * valueDim + c] += a * v[j * valueDim + c];
+        absNum[i * valueDim + c] += absA * Math.abs(v[j * valueDim + c]);
+      }
+    }
+    if (den[i] > DENOMINATOR_FLOOR) {
+      for (let c = 0; c < valueDim; c++) out[i * valueDim + c] = num[i * valueDim + c] / den[i];
+    }
+  }
+  return { out, num, den, absNum, absDen };
+}
+
+/** The kernels' denominator guard: the smallest positive normal float32. */
+export const DENOMINATOR_FLOOR = 2 ** -126;
+
+/**
+ * Float32 error bound of one output of linear attention, given the relative
+ * error `relA` of each product term |A|_ij (from rounding in the features and
+ * in the r-term dot products) and the number of terms in the sums along the
+ * sequence. num and den are sums of products of three factors
+ * (Q′, K′, [V 1]); formed as Q′(K′ᵀ[V 1]) or as masked Q′K′ᵀ·[V 1] plus
+ * Q′·state, each is accurate to (r + n + 4)·eps of its absolute magnitude
+ * (Higham, Accuracy and Stability of Numerical Algorithms, §3.5, for the
+ * product of matrices), so
+ *   |Δout| <= (|Δnum| + |out|·|Δden|) / |den| + eps·|out|.
+ */
+export function linearAttentionBound(head, i, c, valueDim, { features, terms, relFeatures = 0 }) {
+  const gamma = (features + terms + 4) * F32_EPS + 2 * relFeatures;
+  const den = Math.abs(head.den[i]);
+  const out = Math.abs(head.out[i * valueDim + c]);
+  return (gamma * (head.absNum[i * valueDim + c] + out * head.absDen[i])) / den + F32_EPS * out;
+}
