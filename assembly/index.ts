@@ -16,3 +16,7 @@ export { f32_attention_softmax, f32_attention_softmax_work } from "./attention/s
 export {
   f32_attention_gather_rows, f32_attention_masked_product, f32_attention_divide_rows, f32_attention_scale,
 } from "./attention/rows";
+export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
+export { f32_transpose } from "./transpose/transpose";
+export { f32_gemv } from "./gemv/gemv";
+export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
