@@ -26,6 +26,7 @@
 
 import { HAS_SIMD } from "../isa";
 import { f32_gemm } from "../index";
+import { expF32, expF32x4 } from "../math/exp";
 import { f32_attention_gather_rows, f32_attention_masked_product, f32_attention_scale } from "./rows";
 
 // @ts-ignore: decorator
@@ -40,16 +41,23 @@ export function f32_attention_softmax_work(dim: i32, valueDim: i32): i32 {
   return BLOCK_QUERIES * BLOCK_KEYS + 2 * BLOCK_QUERIES + BLOCK_KEYS * (dim + valueDim);
 }
 
-// NOTE: scalar Math.exp stand-in until the vectorized exp of assembly/math lands.
-// @ts-ignore: decorator
-@inline function expF32(x: f32): f32 {
-  return Mathf.exp(x);
-}
-
 /** Replaces x[c] by exp(x[c] − shift) for c < n and returns their sum. */
 function expShiftedSum(n: i32, x: usize, shift: f32): f32 {
   let sum: f32 = 0;
-  for (let c = 0; c < n; c++) {
+  let c = 0;
+  if (HAS_SIMD) {
+    const shiftLanes = f32x4.splat(shift);
+    let lanes = f32x4.splat(0);
+    for (; c + 4 <= n; c += 4) {
+      const at = x + <usize>c * F32_BYTES;
+      const terms = expF32x4(f32x4.sub(v128.load(at), shiftLanes));
+      v128.store(at, terms);
+      lanes = f32x4.add(lanes, terms);
+    }
+    sum = (f32x4.extract_lane(lanes, 0) + f32x4.extract_lane(lanes, 2)) +
+      (f32x4.extract_lane(lanes, 1) + f32x4.extract_lane(lanes, 3));
+  }
+  for (; c < n; c++) {
     const at = x + <usize>c * F32_BYTES;
     const term = expF32(load<f32>(at) - shift);
     store<f32>(at, term);

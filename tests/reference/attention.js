@@ -181,6 +181,10 @@ export const DENOMINATOR_FLOOR = 2 ** -126;
  *   |Δout| <= (|Δnum| + |out|·|Δden|) / |den| + eps·|out|.
  */
 export function linearAttentionBound(head, i, c, valueDim, { features, terms, relFeatures = 0 }) {
+  // A row that sees no key is exactly 0 in both; a denominator of exactly 0
+  // (signed features cancelling) bounds nothing.
+  if (head.absDen[i] === 0) return 0;
+  if (head.den[i] === 0) return Infinity;
   const gamma = (features + terms + 4) * F32_EPS + 2 * relFeatures;
   const den = Math.abs(head.den[i]);
   const out = Math.abs(head.out[i * valueDim + c]);

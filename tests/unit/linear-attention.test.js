@@ -1,0 +1,143 @@
+// The linear-attention loops of FAVOR+ on given feature matrices (no feature
+// map): bidirectional blocks and causal chunks against the explicit
+// quadratic float64 reference D⁻¹(Q′K′ᵀ)V, masked to j <= i when causal and
+// with padded keys removed. The features are exact float32 inputs here, so
+// the tolerance is the rounding of the products alone
+// (linearAttentionBound in tests/reference/attention.js).
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { planShape } from "../../dist/api/attention.js";
+import { givenFeatures, runLinearAttention } from "../../dist/backends/wasm/ops/linear-attention.js";
+import { backendOf } from "../../dist/internal.js";
+import { extractHead, linearAttentionBound, linearAttentionHead } from "../reference/attention.js";
+import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
+import { assertClose, seededFloats } from "../helpers/numeric.js";
+
+/** Positive features exp(u) for u uniform in [-2, 2). */
+function positiveFeatures(count, seed) {
+  return seededFloats(count, seed, 2).map(Math.exp);
+}
+
+function run(favor, shapeOptions, qf, kf, v, r, { causal, chunk = 64 }) {
+  const shape = planShape("test", shapeOptions);
+  const out = new Float32Array(shape.batch * shape.heads * shape.length * shape.valueDim).fill(NaN);
+  const backend = backendOf(favor);
+  return runLinearAttention(backend, { op: "test", shape, v, out, causal, chunk }, givenFeatures(backend, shape, qf, kf, r));
+}
+
+/** Compares every head with the float64 reference; the features are in "bhld" order, v and out in the shape's layout. */
+function checkAgainstReference(out, shapeOptions, qf, kf, v, r, causal, context) {
+  const shape = { keyLength: shapeOptions.length, valueDim: shapeOptions.dim, ...shapeOptions };
+  const { batch, heads, length, keyLength, valueDim } = shape;
+  const featureShape = { ...shape, layout: "bhld" };
+  for (let item = 0; item < batch; item++) {
+    const keep = shape.keyPaddingMask ? Array.from({ length: keyLength }, (_, j) => shape.keyPaddingMask[item * keyLength + j] === 0) : null;
+    for (let head = 0; head < heads; head++) {
+      const ref = linearAttentionHead(
+        extractHead(qf, featureShape, item, head, length, r),
+        extractHead(kf, featureShape, item, head, keyLength, r),
+        extractHead(v, shape, item, head, keyLength, valueDim),
+        { length, keyLength, features: r, valueDim, causal, keep },
+      );
+      const got = extractHead(out, shape, item, head, length, valueDim);
+      const bound = ref.out.map((_, index) =>
+        linearAttentionBound(ref, Math.floor(index / valueDim), index % valueDim, valueDim, { features: r, terms: keyLength }));
+      assertClose(got, ref.out, bound, `${context} item ${item} head ${head}`);
+    }
+  }
+}
+
+for (const build of ALL_BUILDS) {
+  describe(`linear attention on given features (${build})`, { skip: skipReason(build) }, () => {
+    test("causal chunks against the masked reference", async () => {
+      const favor = await favorFor(build);
+      const r = 7, dim = 3;
+      let seed = 1;
+      for (const length of [1, 2, 3, 33, 63, 64, 65, 127]) {
+        for (const chunk of [1, 8, 16, 64, 256]) {
+          const shape = { batch: 1, heads: 2, length, dim, layout: "blhd" };
+          const qf = positiveFeatures(2 * length * r, seed++);
+          const kf = positiveFeatures(2 * length * r, seed++);
+          const v = seededFloats(2 * length * dim, seed++);
+          const out = run(favor, shape, qf, kf, v, r, { causal: true, chunk });
+          checkAgainstReference(out, shape, qf, kf, v, r, true, `length ${length} chunk ${chunk}`);
+        }
+      }
+    });
+
+    test("bidirectional blocks against the reference", async () => {
+      const favor = await favorFor(build);
+      const r = 5;
+      let seed = 100;
+      for (const [length, keyLength] of [[1, 1], [3, 2], [65, 127], [257, 255], [300, 513]]) {
+        const shape = { batch: 2, heads: 1, length, keyLength, dim: 4, valueDim: 2, layout: "bhld" };
+        const qf = positiveFeatures(2 * length * r, seed++);
+        const kf = positiveFeatures(2 * keyLength * r, seed++);
+        const v = seededFloats(2 * keyLength * 2, seed++);
+        const out = run(favor, shape, qf, kf, v, r, { causal: false });
+        checkAgainstReference(out, shape, qf, kf, v, r, false, `length ${length} keyLength ${keyLength}`);
+      }
+    });
+
+    test("signed features and the denominator guard", async () => {
+      // Features of both signs make some denominators zero or negative; the
+      // reference and the kernel both give 0 for a row whose den <= 2^-126.
+      const favor = await favorFor(build);
+      const r = 4, length = 65;
+      const shape = { batch: 1, heads: 1, length, dim: 2, layout: "bhld" };
+      const qf = seededFloats(length * r, 7);
+      const kf = seededFloats(length * r, 8);
+      const v = seededFloats(length * 2, 9);
+      for (const causal of [false, true]) {
+        const out = run(favor, shape, qf, kf, v, r, { causal, chunk: 16 });
+        assert.ok(out.every(Number.isFinite), "every output finite");
+        checkAgainstReference(out, shape, qf, kf, v, r, causal, `causal ${causal}`);
+      }
+      // All-zero key features: every den is 0, so every output is 0.
+      const zeros = run(favor, shape, qf, new Float32Array(length * r), v, r, { causal: true, chunk: 8 });
+      assert.deepEqual(Array.from(zeros), new Array(length * 2).fill(0));
+    });
+
+    test("padded keys are never read", async () => {
+      const favor = await favorFor(build);
+      const r = 6, length = 70, batch = 2;
+      const mask = new Uint8Array(batch * length);
+      for (let j = 0; j < length; j++) {
+        mask[j] = j % 4 === 0 ? 1 : 0;
+        mask[length + j] = j >= 20 && j < 50 ? 1 : 0;
+      }
+      const shape = { batch, heads: 1, length, dim: 3, layout: "bhld", keyPaddingMask: mask };
+      const qf = positiveFeatures(batch * length * r, 20);
+      const kf = positiveFeatures(batch * length * r, 21);
+      const v = seededFloats(batch * length * 3, 22);
+      const garbage = [NaN, Infinity, -Infinity, 3e38];
+      for (let item = 0; item < batch; item++) {
+        for (let j = 0; j < length; j++) {
+          if (mask[item * length + j] === 0) continue;
+          for (let f = 0; f < r; f++) kf[(item * length + j) * r + f] = garbage[(j + f) % 4];
+          for (let c = 0; c < 3; c++) v[(item * length + j) * 3 + c] = garbage[(j + c + 1) % 4];
+        }
+      }
+      for (const causal of [false, true]) {
+        for (const chunk of [1, 16, 64]) {
+          const out = run(favor, shape, qf, kf, v, r, { causal, chunk });
+          checkAgainstReference(out, shape, qf, kf, v, r, causal, `causal ${causal} chunk ${chunk}`);
+        }
+      }
+    });
+
+    test("values of ones give ones", async () => {
+      const favor = await favorFor(build);
+      const r = 5, length = 100;
+      const shape = { batch: 1, heads: 1, length, dim: 3, layout: "bhld" };
+      const qf = positiveFeatures(length * r, 30);
+      const kf = positiveFeatures(length * r, 31);
+      const v = new Float32Array(length * 3).fill(1);
+      for (const causal of [false, true]) {
+        const out = run(favor, shape, qf, kf, v, r, { causal, chunk: 16 });
+        assert.deepEqual(Array.from(out), new Array(length * 3).fill(1), `causal ${causal}`);
+      }
+    });
+  });
+}
