@@ -158,3 +158,16 @@ export function f32_attention_scale(n: i32, x: usize, scale: f32): void {
   }
   for (; i < n; i++) store<f32>(x + <usize>i * F32_BYTES, load<f32>(x + <usize>i * F32_BYTES) * scale);
 }
+
+/**
+ * x[i] = 1/x[i] for n floats, or 0 where x[i] is not above DENOMINATOR_FLOOR
+ * (the same guard as f32_attention_divide_rows, so a row normalizer that
+ * gives an output row of zeros also gives no weight in attention scores).
+ */
+export function f32_attention_reciprocal_rows(n: i32, x: usize): void {
+  for (let i = 0; i < n; i++) {
+    const at = x + <usize>i * F32_BYTES;
+    const value = load<f32>(at);
+    store<f32>(at, value <= DENOMINATOR_FLOOR ? 0 : 1 / value);
+  }
+}

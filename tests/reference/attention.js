@@ -190,3 +190,40 @@ export function linearAttentionBound(head, i, c, valueDim, { features, terms, re
   const out = Math.abs(head.out[i * valueDim + c]);
   return (gamma * (head.absNum[i * valueDim + c] + out * head.absDen[i])) / den + F32_EPS * out;
 }
+
+/**
+ * Implicit attention scores of one head as explicit column sums:
+ * s_j = Σ_i A_ij / n_i with A = Q′K′ᵀ over the kept keys and n_i = Σ_j A_ij;
+ * a row with n_i <= 2^-126 adds nothing (the kernels' guard), and removed
+ * keys score 0. Returns { scores, bound }: the float32 kernel forms n (r + n
+ * terms), u = Q′ᵀ(1/n) (length terms) and s = K′u (r terms), so each score
+ * is accurate to (2r + length + keyLength + 8)·eps of
+ * Σ_i (|A|_ij/|n_i|)·(1 + Σ_l |A|_il/|n_i|), the same three-factor argument
+ * as linearAttentionBound.
+ */
+export function attentionScoresHead(qf, kf, { length, keyLength, features, keep }) {
+  const scores = new Float64Array(keyLength);
+  const magnitude = new Float64Array(keyLength);
+  for (let i = 0; i < length; i++) {
+    const a = new Float64Array(keyLength);
+    const absA = new Float64Array(keyLength);
+    let n = 0;
+    let absN = 0;
+    for (let j = 0; j < keyLength; j++) {
+      if (keep && !keep[j]) continue;
+      for (let f = 0; f < features; f++) {
+        a[j] += qf[i * features + f] * kf[j * features + f];
+        absA[j] += Math.abs(qf[i * features + f] * kf[j * features + f]);
+      }
+      n += a[j];
+      absN += absA[j];
+    }
+    if (!(n > DENOMINATOR_FLOOR)) continue;
+    for (let j = 0; j < keyLength; j++) {
+      scores[j] += a[j] / n;
+      magnitude[j] += (absA[j] / n) * (1 + absN / n);
+    }
+  }
+  const gamma = (2 * features + length + keyLength + 8) * F32_EPS;
+  return { scores, bound: magnitude.map((value) => gamma * value) };
+}

@@ -8,9 +8,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planShape } from "../../dist/api/attention.js";
-import { givenFeatures, runLinearAttention } from "../../dist/backends/wasm/ops/linear-attention.js";
+import { givenFeatures, runAttentionScores, runLinearAttention } from "../../dist/backends/wasm/ops/linear-attention.js";
 import { backendOf } from "../../dist/internal.js";
-import { extractHead, linearAttentionBound, linearAttentionHead } from "../reference/attention.js";
+import { attentionScoresHead, extractHead, linearAttentionBound, linearAttentionHead } from "../reference/attention.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
 import { assertClose, seededFloats } from "../helpers/numeric.js";
 
@@ -137,6 +137,49 @@ for (const build of ALL_BUILDS) {
       for (const causal of [false, true]) {
         const out = run(favor, shape, qf, kf, v, r, { causal, chunk: 16 });
         assert.deepEqual(Array.from(out), new Array(length * 3).fill(1), `causal ${causal}`);
+      }
+    });
+  });
+}
+
+for (const build of ALL_BUILDS) {
+  describe(`attention scores on given features (${build})`, { skip: skipReason(build) }, () => {
+    test("column sums of the normalized attention", async () => {
+      const favor = await favorFor(build);
+      const backend = backendOf(favor);
+      const r = 6;
+      let seed = 700;
+      for (const [length, keyLength, padded] of [[1, 1, false], [40, 33, false], [300, 257, true], [64, 600, true]]) {
+        const batch = 2, heads = 2;
+        const mask = padded ? Uint8Array.from({ length: batch * keyLength }, (_, j) => (j % 5 === 2 ? 1 : 0)) : undefined;
+        const shape = planShape("test", { batch, heads, length, keyLength, dim: 2, layout: "bhld", keyPaddingMask: mask });
+        const qf = positiveFeatures(batch * heads * length * r, seed++);
+        const kf = positiveFeatures(batch * heads * keyLength * r, seed++);
+        // Padded key rows hold NaN: they must not be read.
+        for (let row = 0; mask && row < batch * heads * keyLength; row++) {
+          const item = Math.floor(row / (heads * keyLength));
+          if (mask[item * keyLength + (row % keyLength)] === 1) kf.fill(NaN, row * r, (row + 1) * r);
+        }
+        const out = new Float32Array(batch * heads * keyLength).fill(NaN);
+        runAttentionScores(backend, { op: "test", shape, out }, givenFeatures(backend, shape, qf, kf, r));
+        for (let item = 0; item < batch; item++) {
+          const keep = mask ? Array.from({ length: keyLength }, (_, j) => mask[item * keyLength + j] === 0) : null;
+          for (let head = 0; head < heads; head++) {
+            const featureShape = { ...shape, layout: "bhld" };
+            const ref = attentionScoresHead(
+              extractHead(qf, featureShape, item, head, length, r), extractHead(kf, featureShape, item, head, keyLength, r),
+              { length, keyLength, features: r, keep },
+            );
+            const offset = (item * heads + head) * keyLength;
+            const got = out.subarray(offset, offset + keyLength);
+            assertClose(got, ref.scores, ref.bound, `length ${length} keyLength ${keyLength} item ${item} head ${head}`);
+            // Every query row sums to 1, so the scores sum to the number of
+            // queries, within the sum of the per-score bounds.
+            const total = got.reduce((sum, value) => sum + value, 0);
+            const slack = ref.bound.reduce((sum, value) => sum + value, 0) + 1e-9;
+            assert.ok(Math.abs(total - length) <= slack, `sum ${total} != ${length} (slack ${slack})`);
+          }
+        }
       }
     });
   });

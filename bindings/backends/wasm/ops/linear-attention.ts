@@ -41,6 +41,7 @@ type MaskedProductKernel = (
 ) => void;
 type DivideKernel = (rows: number, n: number, num: number, ldn: number, out: number, ldo: number) => void;
 type ScaleKernel = (n: number, x: number, scale: number) => void;
+type ReciprocalKernel = (n: number, x: number) => void;
 
 /** Rows per block of the bidirectional form and of attentionScores. */
 export const BLOCK_ROWS = 256;
@@ -241,6 +242,51 @@ export function causalHead(
   }
 }
 
+/**
+ * Implicit attention scores of one head, the column sums of D⁻¹Q′K′ᵀ
+ * without forming it, in three passes over the rows:
+ *   1. z = K′ᵀ1 (r) over the visible keys, at the running key shift S;
+ *   2. n_i = q′_i·z, u = Σ_i q′_i/n_i (a row with n_i <= 2^-126 gets no
+ *      weight, the same guard that makes its attention output 0);
+ *   3. s_j = k′_j·u with the key features recomputed at the final S.
+ * Every query row with weight sums to 1, so Σ_j s_j is the number of such
+ * rows. Padded keys get 0. state.t holds z (r floats) and u holds r floats.
+ */
+export function scoresHead(
+  ctx: LinearAttentionContext, state: HeadState, u: number, visible: Int32Array, length: number, scores: Float32Array,
+): void {
+  const { r, rows } = ctx;
+  const reciprocal = ctx.backend.kernel<ReciprocalKernel>("f32_attention_reciprocal_rows");
+  // Pass 1: state.t (r×1) = K′ᵀ·1, with the values buffer holding a column of ones.
+  for (let j0 = 0; j0 < visible.length; j0 += rows) {
+    const count = Math.min(rows, visible.length - j0);
+    ctx.writePositions(ctx.keyPositions, visible, j0, count);
+    ctx.keysAtStateShift(state, count);
+    ctx.gather(count, ctx.keyPositions, 0, 0, 0, 1, ctx.values, 1, 1);
+    ctx.gemm(1, r, 1, count, 1, ctx.keyFeatures, r, 0, 1, ctx.values, 1, 0, 0, 1, state.t, 1, 0);
+  }
+  // Pass 2: n = Q′z, then u = Q′ᵀ(1/n).
+  ctx.backend.f32(u, r).fill(0);
+  for (let i0 = 0; i0 < length; i0 += rows) {
+    const count = Math.min(rows, length - i0);
+    ctx.writeRange(ctx.queryPositions, i0, count);
+    ctx.source.queryFeatures(ctx.queryPositions, count, ctx.queryFeatures);
+    ctx.gemm(1, count, 1, r, 1, ctx.queryFeatures, r, 0, 0, state.t, 1, 0, 0, 0, ctx.numerators, 1, 0);
+    reciprocal(count, ctx.numerators);
+    ctx.gemm(1, r, 1, count, 1, ctx.queryFeatures, r, 0, 1, ctx.numerators, 1, 0, 0, 1, u, 1, 0);
+  }
+  // Pass 3: s = K′u at the final shift.
+  scores.fill(0);
+  for (let j0 = 0; j0 < visible.length; j0 += rows) {
+    const count = Math.min(rows, visible.length - j0);
+    ctx.writePositions(ctx.keyPositions, visible, j0, count);
+    ctx.source.keyFeatures(ctx.keyPositions, count, ctx.keyFeatures, state.shift);
+    ctx.gemm(1, count, 1, r, 1, ctx.keyFeatures, r, 0, 0, u, 1, 0, 0, 0, ctx.numerators, 1, 0);
+    const values = ctx.backend.f32(ctx.numerators, count);
+    for (let j = 0; j < count; j++) scores[visible[j0 + j]] = values[j];
+  }
+}
+
 /** Lists the real keys of batch item `item` (all of them without a padding mask). */
 export function visibleRows(shape: AttentionShape, item: number): Int32Array {
   const { keyLength, keyPaddingMask: mask } = shape;
@@ -319,4 +365,35 @@ export function givenFeatures(
       },
     };
   };
+}
+
+/** What runAttentionScores needs besides the feature source. */
+export interface AttentionScoresJob {
+  op: string;
+  shape: AttentionShape;
+  /** batch × heads × keyLength scores, overwritten. */
+  out: Float32Array;
+}
+
+/** Computes the implicit attention scores of every batch item and head into job.out. */
+export function runAttentionScores(
+  backend: WasmBackend, job: AttentionScoresJob, makeSource: (scope: Scope) => FeatureSource,
+): Float32Array {
+  const { shape } = job;
+  return backend.withScope(job.op, (scope) => {
+    const source = makeSource(scope);
+    const ctx = new LinearAttentionContext(backend, scope, source, 0, BLOCK_ROWS, 0);
+    const z = scope.allocF32(source.outputs);
+    const u = scope.allocF32(source.outputs);
+    for (let item = 0; item < shape.batch; item++) {
+      const visible = visibleRows(shape, item);
+      for (let head = 0; head < shape.heads; head++) {
+        source.selectHead(item, head);
+        backend.f32(z, source.outputs).fill(0);
+        const offset = (item * shape.heads + head) * shape.keyLength;
+        scoresHead(ctx, { t: z, shift: -Infinity }, u, visible, shape.length, job.out.subarray(offset, offset + shape.keyLength));
+      }
+    }
+    return job.out;
+  });
 }
