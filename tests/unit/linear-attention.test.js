@@ -8,7 +8,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { planShape } from "../../dist/api/attention.js";
-import { givenFeatures, runAttentionScores, runLinearAttention } from "../../dist/backends/wasm/ops/linear-attention.js";
+import { CausalStateStore, givenFeatures, runAttentionScores, runLinearAttention } from "../../dist/backends/wasm/ops/linear-attention.js";
 import { backendOf } from "../../dist/internal.js";
 import { attentionScoresHead, extractHead, linearAttentionBound, linearAttentionHead } from "../reference/attention.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
@@ -179,6 +179,53 @@ for (const build of ALL_BUILDS) {
             const slack = ref.bound.reduce((sum, value) => sum + value, 0) + 1e-9;
             assert.ok(Math.abs(total - length) <= slack, `sum ${total} != ${length} (slack ${slack})`);
           }
+        }
+      }
+    });
+  });
+}
+
+/** Rows [from, to) of every head of a "bhld" tensor with `rows` rows of `width`. */
+function sliceRows(array, batchHeads, rows, width, from, to) {
+  const out = new Float32Array(batchHeads * (to - from) * width);
+  for (let bh = 0; bh < batchHeads; bh++) {
+    out.set(array.subarray((bh * rows + from) * width, (bh * rows + to) * width), bh * (to - from) * width);
+  }
+  return out;
+}
+
+for (const build of ALL_BUILDS) {
+  describe(`streaming on given features (${build})`, { skip: skipReason(build) }, () => {
+    test("steps equal the parallel causal result", async () => {
+      const favor = await favorFor(build);
+      const backend = backendOf(favor);
+      const batch = 2, heads = 2, length = 127, r = 8, dim = 3;
+      const qf = positiveFeatures(batch * heads * length * r, 800);
+      const kf = positiveFeatures(batch * heads * length * r, 801);
+      const v = seededFloats(batch * heads * length * dim, 802);
+      const mask = Uint8Array.from({ length: batch * length }, (_, j) => (j % 7 === 3 ? 1 : 0));
+      for (const keyPaddingMask of [undefined, mask]) {
+        const shape = { batch, heads, length, dim, layout: "bhld", keyPaddingMask };
+        const parallel = run(favor, shape, qf, kf, v, r, { causal: true, chunk: 16 });
+        for (const splits of [[1, 5, 1, 30, 64, 26], [127], new Array(127).fill(1)]) {
+          const store = new CausalStateStore(batch, heads, r, dim);
+          let from = 0;
+          for (const size of splits) {
+            const to = from + size;
+            const stepMask = keyPaddingMask && Uint8Array.from({ length: batch * size },
+              (_, i) => keyPaddingMask[Math.floor(i / size) * length + from + (i % size)]);
+            const stepShape = planShape("test", { batch, heads, length: size, dim, layout: "bhld", keyPaddingMask: stepMask });
+            const out = store.step(backend, {
+              op: "test", shape: stepShape, chunk: 8,
+              v: sliceRows(v, batch * heads, length, dim, from, to),
+              out: new Float32Array(batch * heads * size * dim).fill(NaN),
+            }, givenFeatures(backend, stepShape,
+              sliceRows(qf, batch * heads, length, r, from, to), sliceRows(kf, batch * heads, length, r, from, to), r));
+            assertClose(out, sliceRows(parallel, batch * heads, length, dim, from, to), 1e-5,
+              `splits ${splits.length} step at ${from} mask ${Boolean(keyPaddingMask)}`);
+            from = to;
+          }
+          assert.equal(store.position, length);
         }
       }
     });

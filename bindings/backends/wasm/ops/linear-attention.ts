@@ -397,3 +397,81 @@ export function runAttentionScores(
     return job.out;
   });
 }
+
+/** What one streaming step needs besides the feature source: the new tokens' values and the output. */
+export interface CausalStepJob {
+  op: string;
+  /** Shape of the new tokens: length = keyLength = tokens in this step. */
+  shape: AttentionShape;
+  v: Float32Array;
+  out: Float32Array;
+  /** Positions per chunk when a step brings many tokens. */
+  chunk: number;
+}
+
+/**
+ * The running state of causal attention for every batch item and head,
+ * kept in JavaScript memory between steps: T (r×(dv+1)) and its key shift
+ * per head. A step copies each head's state into WASM memory, runs the
+ * chunked causal loop over the new tokens, and copies it back, so the
+ * result equals one causal call over the whole sequence up to rounding.
+ */
+export class CausalStateStore {
+  readonly t: Float32Array;
+  readonly shifts: Float64Array;
+  /** Tokens consumed so far. */
+  position = 0;
+
+  constructor(
+    readonly batch: number,
+    readonly heads: number,
+    readonly outputs: number,
+    readonly valueDim: number,
+  ) {
+    this.t = new Float32Array(batch * heads * outputs * (valueDim + 1));
+    this.shifts = new Float64Array(batch * heads).fill(-Infinity);
+  }
+
+  /** Forgets every token: the next step starts a new sequence. */
+  reset(): void {
+    this.t.fill(0);
+    this.shifts.fill(-Infinity);
+    this.position = 0;
+  }
+
+  /** Runs one step and returns job.out. A step that throws leaves the state as it was. */
+  step(backend: WasmBackend, job: CausalStepJob, makeSource: (scope: Scope) => FeatureSource): Float32Array {
+    const { shape } = job;
+    const size = this.outputs * (this.valueDim + 1);
+    const nextT = this.t.slice();
+    const nextShifts = this.shifts.slice();
+    const result = backend.withScope(job.op, (scope) => {
+      const v = scope.copyIn(job.v);
+      const out = scope.allocF32(job.out.length);
+      const source = makeSource(scope);
+      const chunk = Math.min(job.chunk, shape.length);
+      const ctx = new LinearAttentionContext(backend, scope, source, this.valueDim, chunk, chunk);
+      const t = scope.allocF32(size);
+      for (let item = 0; item < shape.batch; item++) {
+        const visible = visibleRows(shape, item);
+        for (let head = 0; head < shape.heads; head++) {
+          const index = item * shape.heads + head;
+          source.selectHead(item, head);
+          backend.f32(t, size).set(nextT.subarray(index * size, (index + 1) * size));
+          const state: HeadState = { t, shift: nextShifts[index] };
+          const vRows = headRows(shape, item, head, shape.length, this.valueDim);
+          const outRows = headRows(shape, item, head, shape.length, this.valueDim);
+          causalHead(ctx, state, visible, shape.length, chunk, v + vRows.offset * 4, vRows.ld, out + outRows.offset * 4, outRows.ld);
+          nextT.set(backend.f32(t, size), index * size);
+          nextShifts[index] = state.shift;
+        }
+      }
+      job.out.set(backend.f32(out, job.out.length));
+      return job.out;
+    });
+    this.t.set(nextT);
+    this.shifts.set(nextShifts);
+    this.position += shape.length;
+    return result;
+  }
+}
