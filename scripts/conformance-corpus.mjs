@@ -4,16 +4,25 @@
 // references in tests/reference/. With --check it writes nothing and exits
 // with status 1 when the committed corpus differs from what the generators
 // make now (the Node conformance test runs that check).
+//
+// With --record-normal it first runs random.normal on the scalar build (run
+// `npm run build` before) and stores the draws of every request in
+// tests/conformance/cases/random-normal-bits.json, because the float64
+// normal reference uses the host's Math and cannot give exact bits. Record
+// only when the requests change or the stream layout changes on purpose:
+// the recording is the evidence that later builds and runtimes reproduce it.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CASE_GENERATORS } from "../tests/conformance/cases/index.js";
+import { RANDOM_REQUESTS } from "../tests/conformance/cases/random.js";
 import { INPUT_GENERATOR } from "../tests/conformance/inputs.js";
 import { CORPUS_FORMAT } from "../tests/conformance/runner.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const corpusPath = join(root, "tests", "conformance", "corpus.json");
+const normalBitsPath = join(root, "tests", "conformance", "cases", "random-normal-bits.json");
 
 /** Builds the corpus object and checks that case ids are unique. */
 export function buildCorpus() {
@@ -33,7 +42,25 @@ export function serializeCorpus(corpus) {
     `  "cases": [\n${lines.join(",\n")}\n  ]\n}\n`;
 }
 
+/** Records the scalar build's random.normal draws for every request in RANDOM_REQUESTS. */
+async function recordNormalDraws() {
+  const { createFavor } = await import("favor-wasm");
+  const favor = await createFavor({ build: "scalar" });
+  const lines = RANDOM_REQUESTS.map((request) => {
+    const options = request.offset === undefined ? undefined : { offset: request.offset };
+    const draws = favor.sync.random.normal(request.count, request.seed, options);
+    const bits = Array.from(new Uint32Array(draws.buffer, draws.byteOffset, draws.length),
+      (word) => `0x${word.toString(16).padStart(8, "0")}`);
+    return `    ${JSON.stringify(`random.normal/${request.name}`)}: ${JSON.stringify(bits)}`;
+  });
+  const about = "random.normal draws as float32 bit patterns, recorded from the scalar WASM build in Node " +
+    `${process.versions.node} by scripts/conformance-corpus.mjs --record-normal; every runtime and build must reproduce them`;
+  writeFileSync(normalBitsPath, `{\n  "about": ${JSON.stringify(about)},\n  "draws": {\n${lines.join(",\n")}\n  }\n}\n`);
+  console.log(`recorded ${lines.length} random.normal requests in tests/conformance/cases/random-normal-bits.json`);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes("--record-normal")) await recordNormalDraws();
   const text = serializeCorpus(buildCorpus());
   if (process.argv.includes("--check")) {
     let committed = "";

@@ -10,9 +10,16 @@
 //   { "kind": "integers", "length": n, "seed": s, "low": a, "high": b }
 //       integers in [a, b] from the same generator: a + floor(u·(b − a + 1)).
 //   { "kind": "fill",     "length": n, "value": x }
-//       n copies of x; x may be the string "NaN", "Infinity" or "-Infinity".
+//       n copies of x; x may be the string "NaN", "Infinity", "-Infinity" or "-0".
 //   { "kind": "values",   "values": [x, ...] }
-//       the listed values, rounded to float32.
+//       the listed values, rounded to float32, with the same strings allowed.
+//   { "kind": "where", "rows": r, "cols": c, "region": name, "inside": spec, "outside": spec }
+//       a row-major r×c matrix whose element (i, j) comes from `inside` where
+//       it lies in the region and from `outside` elsewhere. Both nested specs
+//       (without hashes) make r·c values, and may be "where" specs in turn.
+//       Regions: "lower" (j ≤ i), "strictLower" (j < i), "upper" (j ≥ i),
+//       "strictUpper" (j > i) and "diagonal" (j = i). Triangular matrices
+//       with NaN in the unread triangle and causal masks use it.
 // Every spec also carries "hash", the FNV-1a hash of the generated float32
 // bit patterns, so a runtime whose arithmetic differs reports that instead
 // of a numeric mismatch further down.
@@ -37,7 +44,35 @@ function parseNumber(value) {
   if (value === "NaN") return NaN;
   if (value === "Infinity") return Infinity;
   if (value === "-Infinity") return -Infinity;
-  throw new TypeError(`conformance input: value must be a number, "NaN", "Infinity" or "-Infinity", got ${JSON.stringify(value)}`);
+  if (value === "-0") return -0;
+  throw new TypeError(`conformance input: value must be a number, "NaN", "Infinity", "-Infinity" or "-0", got ${JSON.stringify(value)}`);
+}
+
+const REGIONS = {
+  lower: (i, j) => j <= i,
+  strictLower: (i, j) => j < i,
+  upper: (i, j) => j >= i,
+  strictUpper: (i, j) => j > i,
+  diagonal: (i, j) => j === i,
+};
+
+function generateWhere({ rows, cols, region, inside, outside }) {
+  const contains = REGIONS[region];
+  if (contains === undefined) {
+    throw new TypeError(`conformance input: unknown region ${JSON.stringify(region)}; use one of ${Object.keys(REGIONS).join(", ")}`);
+  }
+  const insideValues = generateInput(inside);
+  const outsideValues = generateInput(outside);
+  for (const [name, values] of [["inside", insideValues], ["outside", outsideValues]]) {
+    if (values.length !== rows * cols) {
+      throw new RangeError(`conformance input: "where" needs ${rows * cols} values from ${name}, got ${values.length}`);
+    }
+  }
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) out[i * cols + j] = contains(i, j) ? insideValues[i * cols + j] : outsideValues[i * cols + j];
+  }
+  return out;
 }
 
 /** Builds the Float32Array that `spec` describes (without checking its hash). */
@@ -60,6 +95,8 @@ export function generateInput(spec) {
       return new Float32Array(spec.length).fill(parseNumber(spec.value));
     case "values":
       return Float32Array.from(spec.values, parseNumber);
+    case "where":
+      return generateWhere(spec);
     default:
       throw new TypeError(`conformance input: unknown kind ${JSON.stringify(spec.kind)}`);
   }

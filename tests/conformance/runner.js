@@ -1,13 +1,15 @@
 // Runs conformance cases against a loaded Favor instance. Plain JavaScript
 // with no runtime APIs, so the Node, Deno, Chromium and workerd runners all
 // share it: each runner only loads the corpus and tolerance table, creates
-// Favor instances and reports what this file returns. The case format and
-// the tolerance rules are described in docs/RUNTIMES.md.
+// Favor instances and reports what this file returns. checks.js compares the
+// outputs. The case format and the tolerance rules are described in
+// docs/RUNTIMES.md.
 
+import { RULELESS_KINDS, compareOutput, sameFloat32Bits, selectArray } from "./checks.js";
 import { INPUT_GENERATOR, generateInput, hashFloat32 } from "./inputs.js";
 
 /** The corpus format this runner reads. */
-export const CORPUS_FORMAT = "favor-conformance/1";
+export const CORPUS_FORMAT = "favor-conformance/2";
 
 /** The WASM builds, in the order runners try them. */
 export const BUILDS = ["scalar", "simd", "relaxed"];
@@ -30,7 +32,10 @@ export function backendKey(favor) {
   return `${favor.info.backend}-${favor.info.build}`;
 }
 
-/** Replaces every { "$input": name } inside `value` with that generated input. */
+/**
+ * Replaces every { "$input": name } inside `value` with that generated input
+ * and every { "$bigint": "digits" } with that bigint (JSON has no bigints).
+ */
 function resolveArgument(value, inputs) {
   if (Array.isArray(value)) return value.map((item) => resolveArgument(item, inputs));
   if (value !== null && typeof value === "object") {
@@ -39,6 +44,7 @@ function resolveArgument(value, inputs) {
       if (array === undefined) throw new Error(`argument refers to the unknown input ${JSON.stringify(value.$input)}`);
       return array;
     }
+    if (typeof value.$bigint === "string") return BigInt(value.$bigint);
     const out = {};
     for (const [key, item] of Object.entries(value)) out[key] = resolveArgument(item, inputs);
     return out;
@@ -60,84 +66,20 @@ function makeInputs(testCase) {
   return inputs;
 }
 
-/** Picks the array an output names: "return", "return.FIELD" or "input.NAME". */
-function selectOutput(from, returned, inputs) {
-  if (from === "return") return returned;
-  if (from.startsWith("return.")) return returned?.[from.slice("return.".length)];
-  if (from.startsWith("input.")) return inputs[from.slice("input.".length)];
-  throw new Error(`output source ${JSON.stringify(from)} is not "return", "return.FIELD" or "input.NAME"`);
-}
-
-function asNumber(value) {
-  return typeof value === "number" ? value : Number(value);
-}
-
-/**
- * Returns the largest allowed |actual − expected| for element i, or null
- * for a bit-exact check. The rules:
- *   exact: same float32 bits (expected is stored as a float32 value).
- *   dot:   (factor·terms + extra)·eps·magnitude[i] + absolute, the
- *          standard bound for a sum of `terms` float32 products whose
- *          absolute values add up to magnitude[i].
- *   ulp:   ulps·ulp(expected[i]) + absolute, where ulp(x) is the spacing
- *          of float32 values at |x| (2^-149 for subnormals and zero).
- */
-function boundFor(check, rule, eps, expected, i) {
-  switch (check.kind) {
-    case "exact":
-      return null;
-    case "dot":
-      return (rule.factor * check.terms + rule.extra) * eps * check.magnitude[i] + (rule.absolute ?? 0);
-    case "ulp":
-      return rule.ulps * ulpOfFloat32(expected) + (rule.absolute ?? 0);
-    default:
-      throw new Error(`unknown check kind ${JSON.stringify(check.kind)}`);
-  }
-}
-
-/** Returns the spacing of float32 values at |x|. */
-export function ulpOfFloat32(x) {
-  const magnitude = Math.abs(x);
-  if (!(magnitude >= 2 ** -126)) return 2 ** -149;
-  return 2 ** (Math.floor(Math.log2(magnitude)) - 23);
-}
-
-const bitsScratch = new Float32Array(2);
-const bitsView = new Uint32Array(bitsScratch.buffer);
-
-function sameFloat32Bits(a, b) {
-  bitsScratch[0] = a;
-  bitsScratch[1] = b;
-  return bitsView[0] === bitsView[1];
-}
-
-/** Compares one output; returns null when it passes, else a message naming the first bad element. */
-function compareOutput(name, actual, output, rule, eps) {
-  if (!(actual instanceof Float32Array)) {
-    return `output ${name} (${output.from}) is not a Float32Array`;
-  }
-  const expected = output.expected;
-  if (actual.length !== expected.length) {
-    return `output ${name} has length ${actual.length}, expected ${expected.length}`;
-  }
-  for (let i = 0; i < expected.length; i++) {
-    const want = asNumber(expected[i]);
-    const got = actual[i];
-    const bound = boundFor(output.check, rule, eps, want, i);
-    if (bound === null) {
-      if (!sameFloat32Bits(got, want)) return `output ${name}[${i}] is ${got}, expected exactly ${want}`;
-    } else if (!(Math.abs(got - want) <= bound)) {
-      return `output ${name}[${i}] is ${got}, expected ${want} within ${bound} (error ${Math.abs(got - want)})`;
-    }
-  }
-  return null;
+/** Finds the method an op names, such as "qr" or "random.normal", with the object it belongs to. */
+function resolveOp(favor, op) {
+  const path = op.split(".");
+  let owner = favor;
+  for (const key of path.slice(0, -1)) owner = owner?.[key];
+  const fn = owner?.[path[path.length - 1]];
+  return typeof fn === "function" ? { owner, fn } : null;
 }
 
 /** Finds the tolerance rule for one op and check kind on one backend. */
 function ruleFor(tolerances, backend, op, kind) {
   const table = tolerances.backends[backend];
   if (table === undefined) throw new Error(`the tolerance table has no backend ${JSON.stringify(backend)}`);
-  if (kind === "exact") return {};
+  if (RULELESS_KINDS.has(kind)) return {};
   const rule = table[op]?.[kind];
   if (rule === undefined) {
     throw new Error(`the tolerance table has no "${kind}" rule for ${op} on ${backend}; add one to tests/conformance/tolerances.json`);
@@ -145,35 +87,71 @@ function ruleFor(tolerances, backend, op, kind) {
   return rule;
 }
 
+/** Returns null when the call failed as the case's `rejects` expects, else a message. */
+function checkRejection(expected, error) {
+  if (error === undefined) return `resolved, but was expected to reject with a ${expected.name}`;
+  const name = error?.name ?? typeof error;
+  const message = error?.message ?? String(error);
+  if (name !== expected.name || !message.includes(expected.message)) {
+    return `rejected with ${name}: ${message}; expected a ${expected.name} whose message contains ${JSON.stringify(expected.message)}`;
+  }
+  return null;
+}
+
+/** Returns null when every input not listed in `writes` kept its bits, else a message. */
+function checkUnchanged(testCase, inputs, pristine) {
+  const writes = new Set(testCase.writes ?? []);
+  for (const [name, array] of Object.entries(inputs)) {
+    if (writes.has(name)) continue;
+    for (let i = 0; i < array.length; i++) {
+      if (!sameFloat32Bits(array[i], pristine[name][i])) {
+        return `input ${name}[${i}] changed from ${pristine[name][i]} to ${array[i]}`;
+      }
+    }
+  }
+  return null;
+}
+
 /**
  * Runs one case on one Favor instance through the Promise API. Returns
- * { ok: true } or { ok: false, message }. Inputs that the case does not
- * list in `writes` must come back bit-identical.
+ * { ok: true } or { ok: false, message }. Each pair in `identical` must
+ * name the same object (an op that writes into a given output returns that
+ * array). Inputs that the case does not list in `writes` must come back
+ * bit-identical, also when the case expects the call to reject.
  */
 export async function runCase(favor, testCase, tolerances) {
   const backend = backendKey(favor);
   try {
-    const fn = favor[testCase.op];
-    if (typeof fn !== "function") return { ok: false, message: `favor.${testCase.op} does not exist` };
+    const method = resolveOp(favor, testCase.op);
+    if (method === null) return { ok: false, message: `favor.${testCase.op} does not exist` };
     const inputs = makeInputs(testCase);
     const pristine = Object.fromEntries(Object.entries(inputs).map(([name, array]) => [name, array.slice()]));
     const args = resolveArgument(testCase.args, inputs);
-    const returned = await fn.apply(favor, args);
-    for (const [name, output] of Object.entries(testCase.outputs)) {
-      const rule = ruleFor(tolerances, backend, testCase.op, output.check.kind);
-      const problem = compareOutput(name, selectOutput(output.from, returned, inputs), output, rule, tolerances.eps);
-      if (problem !== null) return { ok: false, message: problem };
+
+    if (testCase.rejects !== undefined) {
+      let error;
+      try {
+        await method.fn.apply(method.owner, args);
+      } catch (caught) {
+        error = caught ?? new Error(`threw ${caught}`);
+      }
+      const problem = checkRejection(testCase.rejects, error) ?? checkUnchanged(testCase, inputs, pristine);
+      return problem === null ? { ok: true } : { ok: false, message: problem };
     }
-    const writes = new Set(testCase.writes ?? []);
-    for (const [name, array] of Object.entries(inputs)) {
-      if (writes.has(name)) continue;
-      for (let i = 0; i < array.length; i++) {
-        if (!sameFloat32Bits(array[i], pristine[name][i])) {
-          return { ok: false, message: `input ${name}[${i}] changed from ${pristine[name][i]} to ${array[i]}` };
-        }
+
+    const returned = await method.fn.apply(method.owner, args);
+    for (const [first, second] of testCase.identical ?? []) {
+      if (selectArray(first, returned, inputs) !== selectArray(second, returned, inputs)) {
+        return { ok: false, message: `${first} is not the same object as ${second}` };
       }
     }
-    return { ok: true };
+    for (const [name, output] of Object.entries(testCase.outputs)) {
+      const rule = ruleFor(tolerances, backend, testCase.op, output.check.kind);
+      const problem = compareOutput(name, output, { returned, inputs, rule, eps: tolerances.eps });
+      if (problem !== null) return { ok: false, message: problem };
+    }
+    const problem = checkUnchanged(testCase, inputs, pristine);
+    return problem === null ? { ok: true } : { ok: false, message: problem };
   } catch (error) {
     return { ok: false, message: `threw ${error?.name ?? "an error"}: ${error?.message ?? String(error)}` };
   }

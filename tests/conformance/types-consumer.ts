@@ -1,11 +1,14 @@
-// Type-checked (never run) by tests/conformance/node.test.js: a consumer
-// that imports every public symbol of favor-wasm through package.json, so
-// a missing or broken declaration fails the test suite.
+// Type-checked (never run) by tests/conformance/node.test.js and by
+// `deno check` in tests/runtimes/deno.mjs: a consumer that imports every
+// public symbol of favor-wasm through package.json, so a missing or broken
+// declaration fails the test suite.
 
 import {
   createFavor, getLogLevel, setLogLevel, setLogSink,
-  type CreateFavorOptions, type Favor, type FavorInfo, type FavorSync, type LogLevel, type LogSink,
-  type MatmulOptions, type WasmBuild, type WasmSource,
+  type CreateFavorOptions, type Favor, type FavorInfo, type FavorRandom, type FavorRandomSync, type FavorSync,
+  type GemvOptions, type LogLevel, type LogSink, type LogsumexpOptions, type MatmulOptions, type QrOptions,
+  type QrResult, type RandomOptions, type RandomSeed, type SoftmaxOptions, type TransposeOptions,
+  type TriangularSolveOptions, type WasmBuild, type WasmSource,
 } from "favor-wasm";
 
 export async function useEverything(source: WasmSource, module: WebAssembly.Module): Promise<number> {
@@ -21,5 +24,26 @@ export async function useEverything(source: WasmSource, module: WebAssembly.Modu
   setLogSink(sink);
   const product: Float32Array = sync.matmul(new Float32Array(1), new Float32Array(1), matmul);
   const promised: Float32Array = await favor.matmul(product, product, matmul);
-  return promised[0]! + info.memoryBytes;
+
+  const random: FavorRandom = favor.random;
+  const randomSync: FavorRandomSync = sync.random;
+  const seed: RandomSeed = 2n ** 64n - 1n;
+  const randomOptions: RandomOptions = { offset: 3 };
+  const uniform: Float32Array = await random.uniform(4, seed, randomOptions);
+  const normal: Float32Array = randomSync.normal(4, 42);
+
+  const qrOptions: QrOptions = { rows: 2, cols: 2, mode: "full" };
+  const factors: QrResult = await favor.qr(new Float32Array(4), qrOptions);
+  const solveOptions: TriangularSolveOptions = { n: 2, cols: 1, lower: true, transpose: false, unitDiagonal: true };
+  const solution: Float32Array = await favor.triangularSolve(factors.r, new Float32Array(2), solveOptions);
+  const transposeOptions: TransposeOptions = { rows: 2, cols: 2, batch: 1 };
+  const transposed: Float32Array = await favor.transpose(factors.q, transposeOptions);
+  const gemvOptions: GemvOptions = { m: 2, n: 2, trans: true, alpha: 1, beta: 0 };
+  const y: Float32Array = await favor.gemv(transposed, solution, gemvOptions);
+  const softmaxOptions: SoftmaxOptions = { rows: 1, cols: 2 };
+  const weights: Float32Array = await favor.softmax(y, softmaxOptions);
+  const logsumexpOptions: LogsumexpOptions = { rows: 1, cols: 2 };
+  const total: Float32Array = sync.logsumexp(weights, logsumexpOptions);
+
+  return promised[0]! + info.memoryBytes + uniform[0]! + normal[0]! + total[0]!;
 }

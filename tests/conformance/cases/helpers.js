@@ -19,19 +19,34 @@ export function integers(length, seed, low, high) {
   return withHash({ kind: "integers", length, seed, low, high });
 }
 
-/** `length` copies of one value (a number, or "NaN", "Infinity", "-Infinity"). */
+/** `length` copies of one value (NaN, ±Infinity and -0 included). */
 export function fill(length, value) {
-  return withHash({ kind: "fill", length, value });
+  return withHash({ kind: "fill", length, value: encodeNumber(value) });
 }
 
-/** Literal values. */
+/** Literal values (NaN, ±Infinity and -0 included). */
 export function values(list) {
-  return withHash({ kind: "values", values: list });
+  return withHash({ kind: "values", values: Array.from(list, encodeNumber) });
+}
+
+/**
+ * A rows×cols matrix that takes the elements in `region` ("lower",
+ * "strictLower", "upper", "strictUpper" or "diagonal") from the spec
+ * `inside` and the others from `outside`; both make rows·cols values.
+ */
+export function where(rows, cols, region, inside, outside) {
+  const nested = ({ hash, ...spec }) => spec;
+  return withHash({ kind: "where", rows, cols, region, inside: nested(inside), outside: nested(outside) });
 }
 
 /** Returns a reference to a named input, for use inside a case's arguments. */
 export function input(name) {
   return { $input: name };
+}
+
+/** Encodes a bigint argument, which JSON cannot store, for the runner to rebuild. */
+export function bigint(value) {
+  return { $bigint: BigInt(value).toString() };
 }
 
 /** Generates the Float32Array of a spec, for computing expected values. */
@@ -61,7 +76,7 @@ export function exactValues(list) {
   });
 }
 
-/** Encodes float64 expected values for a "dot" or "ulp" check. */
+/** Encodes float64 expected values for a "dot", "ulp" or "relative" check. */
 export function referenceValues(list) {
   return Array.from(list, encodeNumber);
 }
