@@ -13,6 +13,11 @@ export { f32_random_uniform } from "./random/uniform";
 export { f32_random_normal } from "./random/normal";
 export { f32_geqrf, f32_orgqr } from "./linalg/qr";
 export { f32_trsm } from "./linalg/trsm";
+export { f32_attention_softmax, f32_attention_softmax_work } from "./attention/softmax";
+export {
+  f32_attention_gather_rows, f32_attention_masked_product, f32_attention_divide_rows, f32_attention_scale,
+  f32_attention_reciprocal_rows,
+} from "./attention/rows";
 export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
 export { f32_transpose } from "./transpose/transpose";
 export { f32_gemv } from "./gemv/gemv";
