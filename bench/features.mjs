@@ -15,6 +15,9 @@
 //     it, without the GEMM. exp, sin and cos take the same time for any
 //     finite input, so this is the cost the map adds to any GEMM.
 // The target is a whole map within 1.3 times its GEMM alone.
+// NOTE: while f32_gemm is still the reference loop, the GEMM dominates and
+// the ratios look better than they will be with the blocked GEMM; the
+// "map pass only" rows give the cost the map adds to any GEMM.
 //
 // Method: every case is first called for WARMUP_MS (at least 3 calls), so V8
 // has optimized the code, then the cases run in interleaved rounds, one call
