@@ -19,3 +19,5 @@ export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
 export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";
 export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
 export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
+export { f32_kernel_exact, f32_scale_by_exp, f32_hybrid_combine } from "./features/estimate";
+export { f32_features_sign, f32_hybrid_tensor } from "./features/hybrid";

@@ -42,3 +42,6 @@ export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
 export type { LogLevel, LogSink } from "./log.js";
+export type { FavorKernel, FavorKernelSync } from "./favor.js";
+export type { KernelDrawOptions, KernelEstimator, KernelOptions, KernelProjectionOptions } from "./api/kernel.js";
+export type { BaseEstimator, GaussianLambda, HybridFeaturesOptions, HybridLambda, HybridProjection, HybridSpec } from "./api/hybrid.js";
