@@ -19,5 +19,16 @@ export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
 export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";
 export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
 export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
+export { f32_getrf, f32_getrs } from "./linalg/lu";
+export {
+  f32_matrix_norm1, f32_sum_squares, f32_axpby, f32_fill, f32_sum_difference,
+  f32_skew_part, f32_symmetric_part, f32_add_identity, f32_copy_block,
+} from "./linalg/combine";
+export { f32_expm_pade_terms, f32_cayley_operands, f32_expm_frechet_block } from "./linalg/expm";
+export { f32_ode_euler_step, f32_ode_activation_adjoint } from "./ode/activation";
+export { f32_householder_normalize, f32_householder_scatter_gradient } from "./householder/columns";
+export { f32_householder_p, f32_householder_mirror_upper, f32_householder_subtract, f32_householder_eye } from "./householder/triangle";
+export { f32_householder_product_sequential, f32_householder_apply_sequential } from "./householder/sequential";
+export { f32_householder_reflect_to_axes, f32_householder_haar_vectors } from "./householder/vectors";
 export { f32_kernel_exact, f32_scale_by_exp, f32_hybrid_combine } from "./features/estimate";
 export { f32_features_sign, f32_hybrid_tensor } from "./features/hybrid";

@@ -35,6 +35,17 @@ import {
 } from "./api/linalg.js";
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
+import { planCayley, planExpm, type MatrixFunctionOptions } from "./api/matrix-functions.js";
+import { runCayley, runExpm } from "./backends/wasm/ops/matrix-functions.js";
+import {
+  planOdeBackward,
+  planOdeForward,
+  type OdeBackwardOptions,
+  type OdeBackwardResult,
+  type OdeForwardOptions,
+  type OdeForwardResult,
+} from "./api/ode.js";
+import { runOdeBackward, runOdeForward } from "./backends/wasm/ops/ode.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
 import { createAdaptiveState } from "./bilevel/adaptive.js";
 import { bilevelGradient, driveAsync, driveSync, type UniformSource } from "./bilevel/gradient.js";
@@ -63,6 +74,27 @@ import { planProjection, type ProjectionOptions } from "./api/projection.js";
 import { planRedrawPolicy, RedrawPolicy, type RedrawPolicyOptions } from "./api/redraw.js";
 import { runFeatures } from "./backends/wasm/ops/features.js";
 import { runProjection } from "./backends/wasm/ops/projection.js";
+import {
+  planApply as planHouseholderApply,
+  planBackward as planHouseholderBackward,
+  planFromOrthogonal as planHouseholderFromOrthogonal,
+  planProduct as planHouseholderProduct,
+  planRandomOrthogonal as planHouseholderRandomOrthogonal,
+  planStiefel as planHouseholderStiefel,
+  type HouseholderApplyOptions,
+  type HouseholderBackwardOptions,
+  type HouseholderBackwardResult,
+  type HouseholderFromOrthogonalOptions,
+  type HouseholderProductOptions,
+  type HouseholderRandomOrthogonalOptions,
+  type HouseholderStiefelOptions,
+} from "./api/householder.js";
+import {
+  runHouseholderBackward,
+  runHouseholderForward,
+  runHouseholderFromOrthogonal,
+  runHouseholderRandomOrthogonal,
+} from "./backends/wasm/ops/householder.js";
 import { featuresRoute, planHybridFeatures, type HybridFeaturesOptions, type HybridProjection } from "./api/hybrid.js";
 import { planKernel, planKernelProjection, type KernelOptions, type KernelProjectionOptions } from "./api/kernel.js";
 import { runHybridFeatures } from "./backends/wasm/ops/hybrid.js";
@@ -160,6 +192,72 @@ export interface FavorSparsePattern {
   requiredDim(pattern: SparsePattern, options: SparsePatternRequiredDimOptions): Promise<SparsePatternRequiredDim>;
 }
 
+/** Functions of square matrices (docs/odetoode.md describes the methods and their float32 accuracy). */
+export interface FavorLinalgSync {
+  /** e^A for the n×n matrix a: scaling and squaring with a Padé approximant of degree 3, 5 or 7. */
+  expm(a: Float32Array, options: MatrixFunctionOptions): Float32Array;
+  /** (I − A/2)⁻¹·(I + A/2); raises a RangeError when I − A/2 is singular (never for skew-symmetric a). */
+  cayley(a: Float32Array, options: MatrixFunctionOptions): Float32Array;
+}
+
+/** The Promise-returning forms of `FavorLinalgSync`. */
+export interface FavorLinalg {
+  expm(a: Float32Array, options: MatrixFunctionOptions): Promise<Float32Array>;
+  cayley(a: Float32Array, options: MatrixFunctionOptions): Promise<Float32Array>;
+}
+
+/**
+ * ODEtoODE: the main flow x_{i+1} = x_i + h·f(W_i·x_i) with weights that
+ * move on the orthogonal group, W_{i+1} = W_i·Γ(h·b_i) (docs/odetoode.md).
+ */
+export interface FavorOdeToOdeSync {
+  /** Runs both flows for `steps` steps from x0 (batch×dim) and w0 (dim×dim). */
+  forward(x0: Float32Array, options: OdeForwardOptions): OdeForwardResult;
+  /** Gradients of a loss with ∂L/∂x_T = gradXT with respect to x0, w0 and params, with checkpointed memory. */
+  backward(x0: Float32Array, gradXT: Float32Array, options: OdeBackwardOptions): OdeBackwardResult;
+}
+
+/** The Promise-returning forms of `FavorOdeToOdeSync`. */
+export interface FavorOdeToOde {
+  forward(x0: Float32Array, options: OdeForwardOptions): Promise<OdeForwardResult>;
+  backward(x0: Float32Array, gradXT: Float32Array, options: OdeBackwardOptions): Promise<OdeBackwardResult>;
+}
+
+/**
+ * Orthogonal matrices as products of Householder reflections
+ * H(v) = I − 2·v·vᵀ/(vᵀv), with v an n×k row-major matrix holding one
+ * vector per column (any nonzero length). docs/householder.md gives the
+ * formulas and conventions.
+ */
+export interface FavorHouseholderSync {
+  /** Returns Q = H(v_0)·…·H(v_{k−1}) (n×n), by the CWY formula (default) or one reflection at a time. */
+  product(v: Float32Array, options: HouseholderProductOptions): Float32Array;
+  /** Returns the T-CWY matrix Ω = H(v_0)·…·H(v_{k−1})·I_{n×k} (n×k, ΩᵀΩ = I) in O(n·k²). */
+  stiefel(v: Float32Array, options: HouseholderStiefelOptions): Float32Array;
+  /** Returns Q·x or Qᵀ·x (n×cols) without forming Q. */
+  apply(v: Float32Array, x: Float32Array, options: HouseholderApplyOptions): Float32Array;
+  /** Returns ∂L/∂v (and ∂L/∂x for mode "apply") from the gradient of L with respect to the op's output. */
+  backward(v: Float32Array, gradOutput: Float32Array, options: HouseholderBackwardOptions): HouseholderBackwardResult;
+  /**
+   * Returns unit vectors v (n×k, zero above the diagonal) with stiefel(v) = q
+   * for q with orthonormal columns; for k = n, product(v) = q, which needs
+   * det q = (−1)^n and raises a RangeError naming the determinant otherwise.
+   */
+  fromOrthogonal(q: Float32Array, options: HouseholderFromOrthogonalOptions): Float32Array;
+  /** Returns a seeded n×n orthogonal matrix, Haar-distributed on {Q: det Q = (−1)^n}. */
+  randomOrthogonal(options: HouseholderRandomOrthogonalOptions): Float32Array;
+}
+
+/** The Promise-returning forms of `FavorHouseholderSync`. */
+export interface FavorHouseholder {
+  product(v: Float32Array, options: HouseholderProductOptions): Promise<Float32Array>;
+  stiefel(v: Float32Array, options: HouseholderStiefelOptions): Promise<Float32Array>;
+  apply(v: Float32Array, x: Float32Array, options: HouseholderApplyOptions): Promise<Float32Array>;
+  backward(v: Float32Array, gradOutput: Float32Array, options: HouseholderBackwardOptions): Promise<HouseholderBackwardResult>;
+  fromOrthogonal(q: Float32Array, options: HouseholderFromOrthogonalOptions): Promise<Float32Array>;
+  randomOrthogonal(options: HouseholderRandomOrthogonalOptions): Promise<Float32Array>;
+}
+
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
@@ -200,6 +298,9 @@ export interface FavorSync {
   features: FeaturesFunction;
   /** Exact and random-feature estimates of the softmax and Gaussian kernels (docs/kernels.md). */
   kernel: FavorKernelSync;
+  linalg: FavorLinalgSync;
+  odeToOde: FavorOdeToOdeSync;
+  householder: FavorHouseholderSync;
 }
 
 /**
@@ -265,6 +366,9 @@ export interface Favor {
   features: FeaturesAsyncFunction;
   /** Promise forms of `sync.kernel`. */
   readonly kernel: FavorKernel;
+  readonly linalg: FavorLinalg;
+  readonly odeToOde: FavorOdeToOde;
+  readonly householder: FavorHouseholder;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -391,6 +495,22 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       gaussian: (x, y, options) => runKernel(backend, planKernel(true, x, y, options)),
       projection: (options) => runKernelProjection(backend, planKernelProjection(options)),
     },
+    linalg: {
+      expm: (a, options) => runExpm(backend, planExpm(a, options)),
+      cayley: (a, options) => runCayley(backend, planCayley(a, options)),
+    },
+    odeToOde: {
+      forward: (x0, options) => runOdeForward(backend, planOdeForward(x0, options)),
+      backward: (x0, gradXT, options) => runOdeBackward(backend, planOdeBackward(x0, gradXT, options)),
+    },
+    householder: {
+      product: (v, options) => runHouseholderForward(backend, planHouseholderProduct(v, options)),
+      stiefel: (v, options) => runHouseholderForward(backend, planHouseholderStiefel(v, options)),
+      apply: (v, x, options) => runHouseholderForward(backend, planHouseholderApply(v, x, options)),
+      backward: (v, gradOutput, options) => runHouseholderBackward(backend, planHouseholderBackward(v, gradOutput, options)),
+      fromOrthogonal: (q, options) => runHouseholderFromOrthogonal(backend, planHouseholderFromOrthogonal(q, options)),
+      randomOrthogonal: (options) => runHouseholderRandomOrthogonal(backend, planHouseholderRandomOrthogonal(options)),
+    },
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -428,6 +548,22 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       softmax: promised(sync.kernel.softmax),
       gaussian: promised(sync.kernel.gaussian),
       projection: promised(sync.kernel.projection),
+    },
+    linalg: {
+      expm: promised(sync.linalg.expm),
+      cayley: promised(sync.linalg.cayley),
+    },
+    odeToOde: {
+      forward: promised(sync.odeToOde.forward),
+      backward: promised(sync.odeToOde.backward),
+    },
+    householder: {
+      product: promised(sync.householder.product),
+      stiefel: promised(sync.householder.stiefel),
+      apply: promised(sync.householder.apply),
+      backward: promised(sync.householder.backward),
+      fromOrthogonal: promised(sync.householder.fromOrthogonal),
+      randomOrthogonal: promised(sync.householder.randomOrthogonal),
     },
   };
 }

@@ -38,10 +38,27 @@ export type { FeaturesAsyncFunction, FeaturesFunction } from "./favor.js";
 export type { FeatureKind, FeatureRole, FeaturesOptions, FeaturesWithStabilizer } from "./api/features.js";
 export type { ProjectionKind, ProjectionNorms, ProjectionOptions } from "./api/projection.js";
 export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api/redraw.js";
+export type { FavorHouseholder, FavorHouseholderSync } from "./favor.js";
+export type {
+  HouseholderApplyOptions,
+  HouseholderBackwardMode,
+  HouseholderBackwardOptions,
+  HouseholderBackwardResult,
+  HouseholderFromOrthogonalOptions,
+  HouseholderMethod,
+  HouseholderProductOptions,
+  HouseholderRandomOrthogonalOptions,
+  HouseholderStiefelOptions,
+} from "./api/householder.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
 export type { LogLevel, LogSink } from "./log.js";
+export type { FavorLinalg, FavorLinalgSync, FavorOdeToOde, FavorOdeToOdeSync } from "./favor.js";
+export type { MatrixFunctionOptions } from "./api/matrix-functions.js";
+export type {
+  OdeActivation, OdeBackwardOptions, OdeBackwardResult, OdeForwardOptions, OdeForwardResult, OdeGenerator, OdeStepper,
+} from "./api/ode.js";
 export type { FavorKernel, FavorKernelSync } from "./favor.js";
 export type { KernelDrawOptions, KernelEstimator, KernelOptions, KernelProjectionOptions } from "./api/kernel.js";
 export type { BaseEstimator, GaussianLambda, HybridFeaturesOptions, HybridLambda, HybridProjection, HybridSpec } from "./api/hybrid.js";
