@@ -53,7 +53,7 @@ export interface GaussianLambda {
   sigma: number;
 }
 
-/** How the weight λ of the second base is defined and estimated. */
+/** The weight λ of the second base: "angular" (θ/π) or a Gaussian kernel. */
 export type HybridLambda = "angular" | GaussianLambda;
 
 /** A general hybrid: base 1 weighted 1 − λ, base 2 weighted λ. */

@@ -53,7 +53,7 @@ export type KernelEstimator = "exact" | BaseEstimator | "angular-hybrid" | Hybri
 
 const ESTIMATOR_RULE = `"exact", "positive", "hyperbolic", "trig", "angular-hybrid" or { hybrid: [base1, base2], lambda }`;
 
-/** Options that say how the projections of an estimator are drawn from a seed. */
+/** Draw options: how the projections of an estimator come from a seed. */
 export interface KernelDrawOptions {
   /** m, the projection rows of each base map (at least 1). */
   features?: number;
@@ -98,7 +98,7 @@ export interface KernelProjectionOptions extends KernelDrawOptions {
   seed: RandomSeed;
 }
 
-/** Where one projection comes from: the caller's array or a draw of the seed. */
+/** Source of one projection: the caller's array or a draw of the seed. */
 export type ProjectionSource = { given: Float32Array; rows: number } | { drawn: ProjectionPlan; rows: number };
 
 /** A validated random estimator: one base, or a hybrid with its three projections. */

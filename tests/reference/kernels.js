@@ -1,9 +1,10 @@
 // Float64 references for favor.kernel.softmax / kernel.gaussian and the
-// hybrid feature maps: the kernels themselves, the closed-form mean squared
-// errors of the estimators (Choromanski et al., "Rethinking Attention with
-// Performers", ICLR 2021, Lemma 2 and Theorem 2), their fixed-norm forms,
-// the angular hybrid's relative error, and estimates from explicit
-// projections with a rounding-error bound for the float32 library.
+// hybrid feature maps. They cover the kernels themselves and the closed-form
+// mean squared errors of the estimators (Choromanski et al., "Rethinking
+// Attention with Performers", ICLR 2021, Lemma 2 and Theorem 2). They also
+// give the fixed-norm forms, the angular hybrid's relative error, and
+// estimates from explicit projections with a rounding-error bound for the
+// float32 library.
 //
 // Notation: SM(x, y) = exp(xᵀy), K(x, y) = exp(−‖x − y‖²/2),
 // s = ‖x + y‖², w = ‖x − y‖², H = (‖x‖² + ‖y‖²)/2, m projection rows.
