@@ -34,6 +34,20 @@ import {
   type TriangularSolveOptions,
 } from "./api/linalg.js";
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
+import {
+  planAttention,
+  planAttentionScores,
+  planCausalState,
+  planSoftmaxAttention,
+  planTopK,
+  runTopK,
+  type AttentionOptions,
+  type AttentionScoresOptions,
+  type CausalStateOptions,
+  type CausalStepOptions,
+  type SoftmaxAttentionOptions,
+} from "./api/attention.js";
+import { CausalState, runAttention, runAttentionScores, runSoftmaxAttention } from "./backends/wasm/ops/attention.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
 import { planCayley, planExpm, type MatrixFunctionOptions } from "./api/matrix-functions.js";
 import { runCayley, runExpm } from "./backends/wasm/ops/matrix-functions.js";
@@ -272,6 +286,28 @@ export interface FavorSync {
   qr(a: Float32Array, options: QrOptions): QrResult;
   /** Solves op(a)·x = b for an n×n triangular a and an n×cols b; raises a RangeError on a zero or non-finite diagonal. */
   triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Float32Array;
+  /**
+   * Exact scaled dot-product attention, softmax(scale·q·kᵀ)·v per batch item
+   * and head, streamed over key blocks so memory stays O(length·dim).
+   * Returns the output in the input layout with valueDim columns.
+   */
+  softmaxAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: SoftmaxAttentionOptions): Float32Array;
+  /** Returns the indices of the `count` largest scores, largest first, ties in increasing index order. */
+  topK(scores: Float32Array, count: number): Int32Array;
+  /**
+   * FAVOR+ attention: D⁻¹·Q′(K′ᵀV) with Q′ = φ(d^{-1/4}·q), K′ = φ(d^{-1/4}·k)
+   * for the feature map `kernel`, bidirectional or causal (in chunks), in
+   * O(length) time and memory. docs/attention.md gives the formulas.
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array;
+  /**
+   * Implicit attention scores: for each key, the attention it receives
+   * summed over all queries (column sums of D⁻¹Q′K′ᵀ), batch × heads ×
+   * keyLength values, without forming the attention matrix.
+   */
+  attentionScores(q: Float32Array, k: Float32Array, options: AttentionScoresOptions): Float32Array;
+  /** Creates a streaming causal FAVOR+ attention whose `step` takes new tokens and returns their outputs. */
+  causalState(options: CausalStateOptions): CausalStateSync;
   /** Transposes each rows×cols matrix of a into a cols×rows matrix. */
   transpose(a: Float32Array, options: TransposeOptions): Float32Array;
   /** y = alpha·op(A)·x + beta·y for a row-major m×n matrix A. */
@@ -283,9 +319,10 @@ export interface FavorSync {
   bilevel: FavorBilevelSync;
   sparsePattern: FavorSparsePatternSync;
   /**
-   * Draws a seeded features×dim random projection ("orthogonal" or "iid"
-   * rows, "chi" or "sqrt-d" norms); the same options give the same bits on
-   * every build. docs/features.md describes the layout.
+   * Draws a seeded features×dim random projection ("orthogonal",
+   * "orthogonal-cwy" or "iid" rows, "chi" or "sqrt-d" norms); the same options
+   * give the same bits on every build, except "orthogonal-cwy", whose GEMMs
+   * round differently in the relaxed build. docs/features.md describes the layout.
    */
   projection(options: ProjectionOptions): Float32Array;
   /** Creates a policy that holds the current projection and redraws it every `redrawEvery` training steps. */
@@ -352,6 +389,16 @@ export interface Favor {
   qr(a: Float32Array, options: QrOptions): Promise<QrResult>;
   /** Promise form of `sync.triangularSolve`. */
   triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Promise<Float32Array>;
+  /** Promise form of `sync.softmaxAttention`. */
+  softmaxAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: SoftmaxAttentionOptions): Promise<Float32Array>;
+  /** Promise form of `sync.topK`. */
+  topK(scores: Float32Array, count: number): Promise<Int32Array>;
+  /** Promise form of `sync.attention`. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
+  /** Promise form of `sync.attentionScores`. */
+  attentionScores(q: Float32Array, k: Float32Array, options: AttentionScoresOptions): Promise<Float32Array>;
+  /** Promise form of `sync.causalState`, whose steps return Promises. */
+  causalState(options: CausalStateOptions): Promise<CausalStateAsync>;
   transpose(a: Float32Array, options: TransposeOptions): Promise<Float32Array>;
   gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
   softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
@@ -369,6 +416,27 @@ export interface Favor {
   readonly linalg: FavorLinalg;
   readonly odeToOde: FavorOdeToOde;
   readonly householder: FavorHouseholder;
+}
+
+/**
+ * Streaming causal attention. Steps take q, k and v of the new tokens in the
+ * state's layout (the token count follows from their length) and return the
+ * outputs; feeding a sequence in any split gives the causal `attention`
+ * result up to float32 rounding.
+ */
+export interface CausalStateSync {
+  /** Tokens consumed since creation or the last reset. */
+  readonly position: number;
+  step(q: Float32Array, k: Float32Array, v: Float32Array, options?: CausalStepOptions): Float32Array;
+  /** Forgets every token. */
+  reset(): void;
+}
+
+/** The Promise-returning form of CausalStateSync; `position` and `reset` stay synchronous. */
+export interface CausalStateAsync {
+  readonly position: number;
+  step(q: Float32Array, k: Float32Array, v: Float32Array, options?: CausalStepOptions): Promise<Float32Array>;
+  reset(): void;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -469,6 +537,11 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     },
     qr: (a, options) => runQr(backend, planQr(a, options)),
     triangularSolve: (a, b, options) => runTriangularSolve(backend, planTriangularSolve(a, b, options)),
+    softmaxAttention: (q, k, v, options) => runSoftmaxAttention(backend, planSoftmaxAttention(q, k, v, options)),
+    topK: (scores, count) => runTopK(planTopK(scores, count)),
+    attention: (q, k, v, options) => runAttention(backend, planAttention(q, k, v, options)),
+    attentionScores: (q, k, options) => runAttentionScores(backend, planAttentionScores(q, k, options)),
+    causalState: (options) => new CausalState(backend, planCausalState(options)),
     transpose: (a, options) => runTranspose(backend, planTranspose(a, options)),
     gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
     softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
@@ -531,6 +604,21 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     },
     qr: promised(sync.qr),
     triangularSolve: promised(sync.triangularSolve),
+    softmaxAttention: promised(sync.softmaxAttention),
+    topK: promised(sync.topK),
+    attention: promised(sync.attention),
+    attentionScores: promised(sync.attentionScores),
+    causalState: promised((options: CausalStateOptions): CausalStateAsync => {
+      const state = sync.causalState(options);
+      return {
+        get position() {
+          return state.position;
+        },
+        step: promised((q: Float32Array, k: Float32Array, v: Float32Array, stepOptions?: CausalStepOptions) =>
+          state.step(q, k, v, stepOptions)),
+        reset: () => state.reset(),
+      };
+    }),
     transpose: promised(sync.transpose),
     gemv: promised(sync.gemv),
     softmax: promised(sync.softmax),

@@ -7,6 +7,16 @@ export type { MatmulOptions } from "./api/matmul.js";
 export type { FavorRandom, FavorRandomSync } from "./favor.js";
 export type { RandomOptions, RandomSeed } from "./api/random.js";
 export type { QrOptions, QrResult, TriangularSolveOptions } from "./api/linalg.js";
+export type {
+  AttentionLayout,
+  AttentionOptions,
+  AttentionScoresOptions,
+  AttentionShapeOptions,
+  CausalStateOptions,
+  CausalStepOptions,
+  SoftmaxAttentionOptions,
+} from "./api/attention.js";
+export type { CausalStateAsync, CausalStateSync } from "./favor.js";
 export type { TransposeOptions } from "./api/transpose.js";
 export type { GemvOptions } from "./api/gemv.js";
 export type { LogsumexpOptions, SoftmaxOptions } from "./api/softmax.js";

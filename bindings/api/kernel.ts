@@ -63,7 +63,7 @@ export interface KernelDrawOptions {
   seed?: RandomSeed;
   /** Index t of the draw (default 0); hybrids use draws 3t, 3t + 1 and 3t + 2. */
   draw?: number;
-  /** Row construction of every projection: "orthogonal" (default) or "iid". */
+  /** Row construction of every projection, a `projection` kind (default "orthogonal"). */
   projectionKind?: ProjectionKind;
   /** Row norms: "chi" (default, unbiased for the softmax kernel) or "sqrt-d". */
   norms?: ProjectionNorms;

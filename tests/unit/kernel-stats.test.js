@@ -118,6 +118,7 @@ describe("kernel estimator statistics", () => {
       ["hyperbolic", "iid", false],
       ["trig", "iid", false],
       ["positive", "orthogonal", false],
+      ["positive", "orthogonal-cwy", false],
       ["trig", "orthogonal", false],
       ["angular-hybrid", "iid", false],
       ["angular-hybrid", "orthogonal", false],

@@ -26,6 +26,7 @@ import { ulpError } from "../helpers/ulp.js";
 import { backendOf } from "../../dist/internal.js";
 import { planHybridFeatureMap, hybridScratchElements } from "../../dist/api/hybrid.js";
 import { writeHybridFeatures } from "../../dist/backends/wasm/ops/hybrid.js";
+import { PROJECTION_KINDS } from "../../dist/api/projection.js";
 
 const GAUSSIAN_HYBRID = { hybrid: ["positive", "trig"], lambda: { kind: "gaussian", sigma: 1.5 } };
 const POSITIVE_ANGULAR = { hybrid: ["positive", "hyperbolic"], lambda: "angular" };
@@ -240,7 +241,7 @@ for (const build of ALL_BUILDS) {
       const x = inputs(rowsX, dim, 71);
       const y = inputs(rowsY, dim, 72);
       const shape = { rowsX, rowsY, dim };
-      for (const projectionKind of ["iid", "orthogonal"]) {
+      for (const projectionKind of PROJECTION_KINDS) {
         for (const norms of ["chi", "sqrt-d"]) {
           const draw = { seed: 9, projectionKind, norms };
           for (const t of [0, 2]) {
@@ -516,7 +517,7 @@ describe("kernel argument checks", () => {
     ["a hybrid draw past the last triple", "softmax", [x, y, { ...shape, estimator: "angular-hybrid", features: 2, seed: 1, draw: 1431655765 }], RangeError,
       /^kernel\.softmax: draw must be an integer in \[0, 1431655764\] for a hybrid estimator, which uses draws 3·draw, 3·draw \+ 1 and 3·draw \+ 2 of the seed; got 1431655765$/],
     ["an unknown projectionKind", "softmax", [x, y, { ...shape, estimator: "trig", features: 2, seed: 1, projectionKind: "householder" }], RangeError,
-      /^kernel\.softmax: projectionKind must be one of "iid", "orthogonal", got "householder"$/],
+      new RegExp(`^kernel\\.softmax: projectionKind must be one of ${PROJECTION_KINDS.map((k) => `"${k}"`).join(", ")}, got "householder"$`)],
     ["a short out", "softmax", [x, y, { ...shape, estimator: "exact", out: new Float32Array(5) }], RangeError,
       /^kernel\.softmax: out has length 5, expected 6 \(rowsX 2 × rowsY 3\)$/],
   ];
