@@ -109,6 +109,10 @@ import {
   runHouseholderFromOrthogonal,
   runHouseholderRandomOrthogonal,
 } from "./backends/wasm/ops/householder.js";
+import { featuresRoute, planHybridFeatures, type HybridFeaturesOptions, type HybridProjection } from "./api/hybrid.js";
+import { planKernel, planKernelProjection, type KernelOptions, type KernelProjectionOptions } from "./api/kernel.js";
+import { runHybridFeatures } from "./backends/wasm/ops/hybrid.js";
+import { runKernel, runKernelProjection } from "./backends/wasm/ops/kernel.js";
 import { log } from "./log.js";
 import { describe, requireChoice, requireFinite, requireInteger } from "./validate.js";
 import type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/ops.js";
@@ -347,23 +351,50 @@ export interface FavorSync {
    * gives the maps, the stabilizers and ε.
    */
   features: FeaturesFunction;
+  /** Exact and random-feature estimates of the softmax and Gaussian kernels (docs/kernels.md). */
+  kernel: FavorKernelSync;
   linalg: FavorLinalgSync;
   odeToOde: FavorOdeToOdeSync;
   householder: FavorHouseholderSync;
+}
+
+/**
+ * Kernel matrices k(x_i, y_j) for every pair of rows of x (rowsX×dim) and
+ * y (rowsY×dim), exact or estimated with random features; docs/kernels.md
+ * lists the estimators and how their projections are drawn.
+ */
+export interface FavorKernelSync {
+  /** Returns the rowsX×rowsY matrix of exp(x_iᵀy_j) or its estimate. */
+  softmax(x: Float32Array, y: Float32Array, options: KernelOptions): Float32Array;
+  /** Returns the rowsX×rowsY matrix of exp(−‖x_i − y_j‖²/2) or its estimate. */
+  gaussian(x: Float32Array, y: Float32Array, options: KernelOptions): Float32Array;
+  /** Draws the projections an estimator uses for these options: one matrix, or `{ base1, base2, lambda }` for hybrids. */
+  projection(options: KernelProjectionOptions): Float32Array | HybridProjection;
+}
+
+/** The Promise-returning forms of `FavorKernelSync`. */
+export interface FavorKernel {
+  softmax(x: Float32Array, y: Float32Array, options: KernelOptions): Promise<Float32Array>;
+  gaussian(x: Float32Array, y: Float32Array, options: KernelOptions): Promise<Float32Array>;
+  projection(options: KernelProjectionOptions): Promise<Float32Array | HybridProjection>;
 }
 
 /** Signature of `sync.features`: the result type follows `returnStabilizer`. */
 export interface FeaturesFunction {
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): FeaturesWithStabilizer;
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Float32Array;
-  (x: Float32Array, options: FeaturesOptions): Float32Array | FeaturesWithStabilizer;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer: true }): FeaturesWithStabilizer;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer?: false }): Float32Array;
+  (x: Float32Array, options: FeaturesOptions | HybridFeaturesOptions): Float32Array | FeaturesWithStabilizer;
 }
 
 /** Promise form of `FeaturesFunction`. */
 export interface FeaturesAsyncFunction {
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): Promise<FeaturesWithStabilizer>;
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Promise<Float32Array>;
-  (x: Float32Array, options: FeaturesOptions): Promise<Float32Array | FeaturesWithStabilizer>;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer: true }): Promise<FeaturesWithStabilizer>;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer?: false }): Promise<Float32Array>;
+  (x: Float32Array, options: FeaturesOptions | HybridFeaturesOptions): Promise<Float32Array | FeaturesWithStabilizer>;
 }
 
 /** A loaded library instance. */
@@ -405,6 +436,8 @@ export interface Favor {
   redrawPolicy(options: RedrawPolicyOptions): Promise<RedrawPolicy>;
   /** Promise form of `sync.features`. */
   features: FeaturesAsyncFunction;
+  /** Promise forms of `sync.kernel`. */
+  readonly kernel: FavorKernel;
   readonly linalg: FavorLinalg;
   readonly odeToOde: FavorOdeToOde;
   readonly householder: FavorHouseholder;
@@ -580,7 +613,15 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       return new RedrawPolicy(plan, (draw) =>
         runProjection(backend, { ...plan.projection, draw, out: new Float32Array(features * dim) }));
     },
-    features: ((x: Float32Array, options: FeaturesOptions) => runFeatures(backend, planFeatures(x, options))) as FeaturesFunction,
+    features: ((x: Float32Array, options: FeaturesOptions | HybridFeaturesOptions) =>
+      featuresRoute(options) === "hybrid"
+        ? runHybridFeatures(backend, planHybridFeatures(x, options))
+        : runFeatures(backend, planFeatures(x, options))) as FeaturesFunction,
+    kernel: {
+      softmax: (x, y, options) => runKernel(backend, planKernel(false, x, y, options)),
+      gaussian: (x, y, options) => runKernel(backend, planKernel(true, x, y, options)),
+      projection: (options) => runKernelProjection(backend, planKernelProjection(options)),
+    },
     linalg: {
       expm: (a, options) => runExpm(backend, planExpm(a, options)),
       cayley: (a, options) => runCayley(backend, planCayley(a, options)),
@@ -647,6 +688,11 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     projection: promised(sync.projection),
     redrawPolicy: promised(sync.redrawPolicy),
     features: promised(sync.features) as FeaturesAsyncFunction,
+    kernel: {
+      softmax: promised(sync.kernel.softmax),
+      gaussian: promised(sync.kernel.gaussian),
+      projection: promised(sync.kernel.projection),
+    },
     linalg: {
       expm: promised(sync.linalg.expm),
       cayley: promised(sync.linalg.cayley),
