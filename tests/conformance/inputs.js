@@ -126,7 +126,7 @@ export function hashInput(array) {
   return fnv1a(words, 4, (i) => words[i]);
 }
 
-/** Hashes `count` values of `size` bytes each, taking the bytes of value i from at(i), lowest first. */
+/** Hashes each of the values, `size` bytes long, lowest byte first; at(i) returns value i. */
 function fnv1a(values, size, at) {
   let hash = 0x811c9dc5;
   for (let i = 0; i < values.length; i++) {
