@@ -11,8 +11,10 @@
 // op(A)[ic:ic+mc, pc:pc+kc] into MR-row panels, and the microkernel then
 // walks the block in MR×NR tiles.
 // The first k-slice applies beta, later ones add to C (beta 1), so beta is
-// applied exactly once. The packing buffers are allocated once per call and
-// freed before it returns, so repeated calls do not grow memory.
+// applied exactly once. The packing buffers have a fixed maximum size (set
+// by MC, NC, KC and the tile), so they are allocated once, on the first call
+// or by f32_gemm_reserve, and kept: a later call never grows memory, which
+// keeps the caller's Float32Array views of memory.buffer attached.
 //
 // The microkernel stores its tile unscaled. When alpha is 1 and the slice's
 // beta is 0 a full tile goes straight to C; otherwise (and for edge tiles)
@@ -84,6 +86,23 @@ function roundUp(value: i32, multiple: i32): i32 {
   return (value + multiple - 1) / multiple * multiple;
 }
 
+// Persistent packing buffers of the largest size any call needs:
+// roundUp(MC, MR)·KC floats for A and roundUp(NC, NR)·KC floats for B
+// (about 240 KiB and 2 MiB).
+let packABuffer: usize = 0;
+let packBBuffer: usize = 0;
+
+/**
+ * Allocates the packing buffers now rather than on the first f32_gemm call.
+ * The bindings call it when they instantiate the module, so that no op that
+ * holds views of memory.buffer sees memory grow inside a GEMM call.
+ */
+export function f32_gemm_reserve(): void {
+  if (packABuffer != 0) return;
+  packABuffer = heap.alloc(<usize>(roundUp(MC, MR) * KC) << 2);
+  packBBuffer = heap.alloc(<usize>(roundUp(NC, NR) * KC) << 2);
+}
+
 /** Computes C = alpha·op(A)·op(B) + beta·C for a batch; see the file header for the contract. */
 export function f32_gemm(
   batch: i32, m: i32, n: i32, k: i32, alpha: f32,
@@ -99,9 +118,9 @@ export function f32_gemm(
     return;
   }
 
-  const kcMax = min(k, KC);
-  const packA = heap.alloc(<usize>(roundUp(min(m, MC), MR) * kcMax) << 2);
-  const packB = heap.alloc(<usize>(roundUp(min(n, NC), NR) * kcMax) << 2);
+  f32_gemm_reserve();
+  const packA = packABuffer;
+  const packB = packBBuffer;
 
   // op(A)(i, p) = a[i·aRow + p·aK] and op(B)(p, j) = b[j·bCol + p·bK], in elements.
   const aRow = transA ? 1 : lda;
@@ -137,9 +156,6 @@ export function f32_gemm(
       }
     }
   }
-
-  heap.free(packB);
-  heap.free(packA);
 }
 
 /** Runs the microkernel over one packed mc×nc block of C. */

@@ -280,3 +280,38 @@ for (const build of ALL_BUILDS) {
     });
   });
 }
+
+describe("f32_gemm memory growth", () => {
+  // The packing buffers are reserved when the module is instantiated, so a
+  // GEMM call never grows memory and views taken before it stay attached.
+  test("kernel call keeps views attached", async () => {
+    const { createFavor } = await import("../../dist/index.js");
+    const { backendOf } = await import("../../dist/internal.js");
+    for (const build of ALL_BUILDS) {
+      if (skipReason(build)) continue;
+      const backend = backendOf(await createFavor({ build }));
+      // The first GEMM call on a fresh instance: without the reservation it
+      // would allocate the packing buffers here and grow memory.
+      backend.withScope("test", (scope) => {
+        const one = scope.copyIn(new Float32Array([2]));
+        const out = scope.allocF32(1);
+        const before = backend.memoryBytes;
+        backend.kernel("f32_gemm")(1, 1, 1, 1, 1, one, 1, 0, 0, one, 1, 0, 0, 0, out, 1, 0);
+        assert.equal(backend.memoryBytes, before, `${build}: the first f32_gemm call grew memory`);
+        assert.equal(backend.f32(out, 1)[0], 4);
+      });
+      const m = 130, n = 1100, k = 600;
+      backend.withScope("test", (scope) => {
+        const a = scope.copyIn(seededFloats(m * k, 1));
+        const b = scope.copyIn(seededFloats(k * n, 2));
+        const c = scope.allocF32(m * n);
+        const view = backend.f32(c, m * n);
+        const before = backend.memoryBytes;
+        backend.kernel("f32_gemm")(1, m, n, k, 1, a, k, 0, 0, b, n, 0, 0, 0, c, n, 0);
+        assert.equal(backend.memoryBytes, before, `${build}: memory grew inside f32_gemm`);
+        assert.equal(view.length, m * n, `${build}: the view of C was detached`);
+        assert.ok(Number.isFinite(view[0]), `${build}: C[0] is ${view[0]}`);
+      });
+    }
+  });
+});

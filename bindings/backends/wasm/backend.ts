@@ -78,6 +78,11 @@ export class WasmBackend {
   /** Instantiates a compiled kernel module. */
   static async create(module: WebAssembly.Module): Promise<WasmBackend> {
     const { exports } = await instantiate<KernelExports>(module, {});
+    // The GEMM keeps fixed-size packing buffers; allocating them here means
+    // memory never grows inside a GEMM call, so views an op took before
+    // calling a kernel stay attached.
+    const reserve = (exports as Record<string, unknown>).f32_gemm_reserve;
+    if (typeof reserve === "function") (reserve as () => void)();
     return new WasmBackend(exports as unknown as KernelExports, module);
   }
 
