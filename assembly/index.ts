@@ -12,3 +12,4 @@ export { f32_random_uniform } from "./random/uniform";
 export { f32_random_normal } from "./random/normal";
 export { f32_geqrf, f32_orgqr } from "./linalg/qr";
 export { f32_trsm } from "./linalg/trsm";
+export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
