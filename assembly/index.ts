@@ -12,4 +12,8 @@ export { f32_random_uniform } from "./random/uniform";
 export { f32_random_normal } from "./random/normal";
 export { f32_geqrf, f32_orgqr } from "./linalg/qr";
 export { f32_trsm } from "./linalg/trsm";
+export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
+export { f32_transpose } from "./transpose/transpose";
+export { f32_gemv } from "./gemv/gemv";
+export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
 export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";

@@ -3,10 +3,14 @@
 // forms live on `favor.sync`; the same ops on `favor` return Promises so
 // code written against them also runs on asynchronous backends.
 
+import { planGemv, type GemvOptions } from "./api/gemv.js";
 import { planMatmul, type MatmulOptions } from "./api/matmul.js";
 import { planRandom, type RandomOptions, type RandomSeed } from "./api/random.js";
+import { planLogsumexp, planSoftmax, type LogsumexpOptions, type SoftmaxOptions } from "./api/softmax.js";
+import { planTranspose, type TransposeOptions } from "./api/transpose.js";
 import { WasmBackend } from "./backends/wasm/backend.js";
 import { bestBuild, supportedBuilds, WASM_BUILDS, type WasmBuild } from "./backends/wasm/features.js";
+import { runGemv } from "./backends/wasm/ops/gemv.js";
 import { runMatmul } from "./backends/wasm/ops/matmul.js";
 import { runRandom } from "./backends/wasm/ops/random.js";
 import { compileSource, type WasmLoader, type WasmSource } from "./backends/wasm/source.js";
@@ -18,6 +22,9 @@ import {
   type TriangularSolveOptions,
 } from "./api/linalg.js";
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
+import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
+import { runTranspose } from "./backends/wasm/ops/transpose.js";
+import { attachBackend } from "./internal.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
 
@@ -78,6 +85,14 @@ export interface FavorSync {
   qr(a: Float32Array, options: QrOptions): QrResult;
   /** Solves op(a)·x = b for an n×n triangular a and an n×cols b; raises a RangeError on a zero or non-finite diagonal. */
   triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Float32Array;
+  /** Transposes each rows×cols matrix of a into a cols×rows matrix. */
+  transpose(a: Float32Array, options: TransposeOptions): Float32Array;
+  /** y = alpha·op(A)·x + beta·y for a row-major m×n matrix A. */
+  gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Float32Array;
+  /** Softmax of each row of a rows×cols matrix. */
+  softmax(x: Float32Array, options: SoftmaxOptions): Float32Array;
+  /** log Σ exp over each row of a rows×cols matrix; one value per row. */
+  logsumexp(x: Float32Array, options: LogsumexpOptions): Float32Array;
 }
 
 /** A loaded library instance. */
@@ -90,6 +105,10 @@ export interface Favor {
   qr(a: Float32Array, options: QrOptions): Promise<QrResult>;
   /** Promise form of `sync.triangularSolve`. */
   triangularSolve(a: Float32Array, b: Float32Array, options: TriangularSolveOptions): Promise<Float32Array>;
+  transpose(a: Float32Array, options: TransposeOptions): Promise<Float32Array>;
+  gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
+  softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
+  logsumexp(x: Float32Array, options: LogsumexpOptions): Promise<Float32Array>;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -162,7 +181,12 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     },
     qr: (a, options) => runQr(backend, planQr(a, options)),
     triangularSolve: (a, b, options) => runTriangularSolve(backend, planTriangularSolve(a, b, options)),
+    transpose: (a, options) => runTranspose(backend, planTranspose(a, options)),
+    gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
+    softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
+    logsumexp: (x, options) => runLogsumexp(backend, planLogsumexp(x, options)),
   };
+  attachBackend(sync, backend);
   const info: FavorInfo = {
     backend: "wasm",
     build: backend.build,
@@ -181,5 +205,9 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     },
     qr: promised(sync.qr),
     triangularSolve: promised(sync.triangularSolve),
+    transpose: promised(sync.transpose),
+    gemv: promised(sync.gemv),
+    softmax: promised(sync.softmax),
+    logsumexp: promised(sync.logsumexp),
   };
 }

@@ -114,3 +114,12 @@ export function requireFitsInMemory(op: string, elements: number, what: string):
     );
   }
 }
+
+/** Requires that `out` shares no memory with `input` (both views of one buffer may still be disjoint). */
+export function requireNoOverlap(op: string, outName: string, out: Float32Array, inputName: string, input: Float32Array): void {
+  if (out.buffer !== input.buffer) return;
+  const disjoint = out.byteOffset >= input.byteOffset + input.byteLength || input.byteOffset >= out.byteOffset + out.byteLength;
+  if (!disjoint && out.byteLength > 0 && input.byteLength > 0) {
+    throw new RangeError(`${op}: ${outName} overlaps ${inputName} in memory; pass a separate output array`);
+  }
+}
