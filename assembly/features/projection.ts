@@ -35,10 +35,10 @@
 //   below about 1e36, but not for arbitrary inputs near the float32 limits.
 //
 // f32_rescale_rows(k, d, w, ldw, chi, ldchi):
-//   Multiplies each of the k rows of d values at w (row stride ldw) so that
-//   its norm becomes the target: ‖chi_j‖ for row j of the k×d matrix at `chi`
-//   (row stride ldchi) when chi is not 0, and √d when chi is 0. The factor is
-//   target/‖w_j‖; a zero row stays zero (the factor is then skipped).
+//   Multiplies each of the k rows of d values at w (row stride ldw) by
+//   target/‖w_j‖, so its norm becomes the target. The target of row j is
+//   ‖chi_j‖ for row j of the k×d matrix at `chi` (row stride ldchi), or √d
+//   when chi is 0. A zero row stays zero.
 
 /** Writes k orthonormal rows from the Gaussian columns in g (see the file header). */
 export function f32_orthonormal_rows(k: i32, d: i32, g: usize, ldg: i32, out: usize, ldo: i32, work: usize): void {
@@ -133,13 +133,42 @@ function reflectColumn(d: i32, k: i32, j: i32, a: usize, v: usize, tau: usize, r
  * Applies H = I − tau·v·vᵀ (v zero above row `top`, v[top] = 1) to columns
  * first..k−1 of the d×k row-major matrix m: for each column c,
  * w = Σ_{i>=top} v_i·m[i][c] in row order, t = tau·w, m[i][c] = m[i][c] − v_i·t.
- * The SIMD path computes four columns per lane group with the same operations.
+ * The SIMD path runs strips of 16 and then 4 columns, each lane with the
+ * scalar operations in the scalar order.
  */
 function applyReflection(d: i32, k: i32, top: i32, first: i32, m: usize, v: usize, tau: f32): void {
   const rowBytes = <usize>k << 2;
   let c = first;
   if (ASC_FEATURE_SIMD) {
     const tauVector = f32x4.splat(tau);
+    // Strips of 16 columns read each row of the strip as one 64-byte line.
+    for (; c + 16 <= k; c += 16) {
+      const column = m + (<usize>c << 2);
+      let w0 = f32x4.splat(0);
+      let w1 = w0;
+      let w2 = w0;
+      let w3 = w0;
+      for (let i = top; i < d; i++) {
+        const vi = v128.load32_splat(v + (<usize>i << 2));
+        const p = column + <usize>i * rowBytes;
+        w0 = f32x4.add(w0, f32x4.mul(vi, v128.load(p)));
+        w1 = f32x4.add(w1, f32x4.mul(vi, v128.load(p, 16)));
+        w2 = f32x4.add(w2, f32x4.mul(vi, v128.load(p, 32)));
+        w3 = f32x4.add(w3, f32x4.mul(vi, v128.load(p, 48)));
+      }
+      const t0 = f32x4.mul(tauVector, w0);
+      const t1 = f32x4.mul(tauVector, w1);
+      const t2 = f32x4.mul(tauVector, w2);
+      const t3 = f32x4.mul(tauVector, w3);
+      for (let i = top; i < d; i++) {
+        const vi = v128.load32_splat(v + (<usize>i << 2));
+        const p = column + <usize>i * rowBytes;
+        v128.store(p, f32x4.sub(v128.load(p), f32x4.mul(vi, t0)));
+        v128.store(p, f32x4.sub(v128.load(p, 16), f32x4.mul(vi, t1)), 16);
+        v128.store(p, f32x4.sub(v128.load(p, 32), f32x4.mul(vi, t2)), 32);
+        v128.store(p, f32x4.sub(v128.load(p, 48), f32x4.mul(vi, t3)), 48);
+      }
+    }
     for (; c + 4 <= k; c += 4) {
       const column = m + (<usize>c << 2);
       let w = f32x4.splat(0);

@@ -26,7 +26,7 @@ import {
 } from "../validate.js";
 
 /**
- * How rows are drawn. "iid": independent Gaussian rows. "orthogonal": rows
+ * Row construction. "iid": independent Gaussian rows. "orthogonal": rows
  * in blocks of dim orthonormal directions from the QR factorization of a
  * Gaussian matrix, each block exactly Haar-distributed and independent of
  * the others.

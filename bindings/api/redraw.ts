@@ -1,6 +1,6 @@
 // redrawPolicy: when to replace the random projection during training.
 // Random-feature attention is trained with projections that are redrawn
-// periodically; the policy counts training calls and switches to the next
+// periodically. The policy counts training calls and switches to the next
 // draw of the same seed every `redrawEvery` of them. Draw t is exactly
 // `projection({ ...options, draw: t })`, so the sequence of matrices
 // depends only on the seed, never on the data, and a run can be resumed

@@ -13,7 +13,7 @@ type RescaleRowsKernel = (k: number, d: number, w: number, ldw: number, chi: num
 /**
  * How one block kind turns the Gaussian columns of a block into orthonormal
  * rows: `rows` rows of `dim` values at `out` (row stride dim) from the
- * columns at `draws` (row j of draws holds column j, row stride 2·dim).
+ * columns at `draws` (row j of draws contains column j, row stride 2·dim).
  * Another block construction (for example products of Householder
  * reflections) becomes a new kind by adding an entry here, a name in
  * PROJECTION_KINDS and its scratch size in projectionScratch.
