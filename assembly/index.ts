@@ -21,3 +21,5 @@ export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
 export { f32_transpose } from "./transpose/transpose";
 export { f32_gemv } from "./gemv/gemv";
 export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
+export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
+export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";

@@ -32,6 +32,11 @@ import { runSoftmaxAttention } from "./backends/wasm/ops/attention.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
 import { attachBackend } from "./internal.js";
+import { planFeatures, type FeaturesOptions, type FeaturesWithStabilizer } from "./api/features.js";
+import { planProjection, type ProjectionOptions } from "./api/projection.js";
+import { planRedrawPolicy, RedrawPolicy, type RedrawPolicyOptions } from "./api/redraw.js";
+import { runFeatures } from "./backends/wasm/ops/features.js";
+import { runProjection } from "./backends/wasm/ops/projection.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
 
@@ -108,6 +113,34 @@ export interface FavorSync {
   softmax(x: Float32Array, options: SoftmaxOptions): Float32Array;
   /** log Σ exp over each row of a rows×cols matrix; one value per row. */
   logsumexp(x: Float32Array, options: LogsumexpOptions): Float32Array;
+  /**
+   * Draws a seeded features×dim random projection ("orthogonal" or "iid"
+   * rows, "chi" or "sqrt-d" norms); the same options give the same bits on
+   * every build. docs/features.md describes the layout.
+   */
+  projection(options: ProjectionOptions): Float32Array;
+  /** Creates a policy that holds the current projection and redraws it every `redrawEvery` training steps. */
+  redrawPolicy(options: RedrawPolicyOptions): RedrawPolicy;
+  /**
+   * Applies a random-feature map to the rows of x (rows×dim); with
+   * `returnStabilizer: true` also returns the row shifts. docs/features.md
+   * gives the maps, the stabilizers and ε.
+   */
+  features: FeaturesFunction;
+}
+
+/** Signature of `sync.features`: the result type follows `returnStabilizer`. */
+export interface FeaturesFunction {
+  (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): FeaturesWithStabilizer;
+  (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Float32Array;
+  (x: Float32Array, options: FeaturesOptions): Float32Array | FeaturesWithStabilizer;
+}
+
+/** Promise form of `FeaturesFunction`. */
+export interface FeaturesAsyncFunction {
+  (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): Promise<FeaturesWithStabilizer>;
+  (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Promise<Float32Array>;
+  (x: Float32Array, options: FeaturesOptions): Promise<Float32Array | FeaturesWithStabilizer>;
 }
 
 /** A loaded library instance. */
@@ -128,6 +161,12 @@ export interface Favor {
   gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
   softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
   logsumexp(x: Float32Array, options: LogsumexpOptions): Promise<Float32Array>;
+  /** Promise form of `sync.projection`. */
+  projection(options: ProjectionOptions): Promise<Float32Array>;
+  /** Promise form of `sync.redrawPolicy`; the policy's own methods are synchronous. */
+  redrawPolicy(options: RedrawPolicyOptions): Promise<RedrawPolicy>;
+  /** Promise form of `sync.features`. */
+  features: FeaturesAsyncFunction;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -206,6 +245,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
     softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
     logsumexp: (x, options) => runLogsumexp(backend, planLogsumexp(x, options)),
+    projection: (options) => runProjection(backend, planProjection(options)),
+    redrawPolicy: (options) => {
+      const plan = planRedrawPolicy(options);
+      const { features, dim } = plan.projection;
+      return new RedrawPolicy(plan, (draw) =>
+        runProjection(backend, { ...plan.projection, draw, out: new Float32Array(features * dim) }));
+    },
+    features: ((x: Float32Array, options: FeaturesOptions) => runFeatures(backend, planFeatures(x, options))) as FeaturesFunction,
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -232,5 +279,8 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     gemv: promised(sync.gemv),
     softmax: promised(sync.softmax),
     logsumexp: promised(sync.logsumexp),
+    projection: promised(sync.projection),
+    redrawPolicy: promised(sync.redrawPolicy),
+    features: promised(sync.features) as FeaturesAsyncFunction,
   };
 }

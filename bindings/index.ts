@@ -11,6 +11,10 @@ export type { AttentionLayout, AttentionShapeOptions, SoftmaxAttentionOptions } 
 export type { TransposeOptions } from "./api/transpose.js";
 export type { GemvOptions } from "./api/gemv.js";
 export type { LogsumexpOptions, SoftmaxOptions } from "./api/softmax.js";
+export type { FeaturesAsyncFunction, FeaturesFunction } from "./favor.js";
+export type { FeatureKind, FeatureRole, FeaturesOptions, FeaturesWithStabilizer } from "./api/features.js";
+export type { ProjectionKind, ProjectionNorms, ProjectionOptions } from "./api/projection.js";
+export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api/redraw.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";

@@ -50,7 +50,7 @@ function formatBigInt(value: bigint): string {
  * number must be at most 2^53 − 1, because a larger one may already have been
  * rounded, so larger values must come as a bigint.
  */
-function requireUint64(op: string, name: string, value: unknown): bigint {
+export function requireUint64(op: string, name: string, value: unknown): bigint {
   if (typeof value === "bigint") {
     if (value < 0n || value >= STREAM_LENGTH) {
       throw new RangeError(`${op}: ${name} must be a bigint in [0, 2^64 − 1], got ${formatBigInt(value)}`);
