@@ -36,6 +36,16 @@ import { planFeatures, type FeaturesOptions, type FeaturesWithStabilizer } from 
 import { planProjection, type ProjectionOptions } from "./api/projection.js";
 import { planRedrawPolicy, RedrawPolicy, type RedrawPolicyOptions } from "./api/redraw.js";
 import { runFeatures } from "./backends/wasm/ops/features.js";
+import {
+  planAttentionBackward,
+  planSoftmaxAttentionBackward,
+  type AttentionBackwardOptions,
+  type AttentionGradients,
+  type SoftmaxAttentionBackwardOptions,
+  type SoftmaxAttentionGradients,
+} from "./api/backward.js";
+import { runAttentionBackward } from "./backends/wasm/ops/attention-backward.js";
+import { runSoftmaxAttentionBackward } from "./backends/wasm/ops/softmax-backward.js";
 import { runProjection } from "./backends/wasm/ops/projection.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
@@ -127,6 +137,19 @@ export interface FavorSync {
    * gives the maps, the stabilizers and ε.
    */
   features: FeaturesFunction;
+  /**
+   * Gradients of `attention` w.r.t. q, k, v (and the projection with
+   * returnProjectionGradient) for the output gradient gradOut, with the same
+   * options. Memory beyond the inputs and gradients does not grow with the
+   * length; docs/backward.md gives the formulas and the start-state options.
+   */
+  attentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: AttentionBackwardOptions,
+  ): AttentionGradients;
+  /** Gradients of `softmaxAttention` w.r.t. q, k and v, streamed over score tiles (O(length·dim) memory). */
+  softmaxAttentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
+  ): SoftmaxAttentionGradients;
 }
 
 /** Signature of `sync.features`: the result type follows `returnStabilizer`. */
@@ -167,6 +190,14 @@ export interface Favor {
   redrawPolicy(options: RedrawPolicyOptions): Promise<RedrawPolicy>;
   /** Promise form of `sync.features`. */
   features: FeaturesAsyncFunction;
+  /** Promise form of `sync.attentionBackward`. */
+  attentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: AttentionBackwardOptions,
+  ): Promise<AttentionGradients>;
+  /** Promise form of `sync.softmaxAttentionBackward`. */
+  softmaxAttentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
+  ): Promise<SoftmaxAttentionGradients>;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -253,6 +284,10 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
         runProjection(backend, { ...plan.projection, draw, out: new Float32Array(features * dim) }));
     },
     features: ((x: Float32Array, options: FeaturesOptions) => runFeatures(backend, planFeatures(x, options))) as FeaturesFunction,
+    attentionBackward: (q, k, v, gradOut, options) =>
+      runAttentionBackward(backend, planAttentionBackward(q, k, v, gradOut, options)),
+    softmaxAttentionBackward: (q, k, v, gradOut, options) =>
+      runSoftmaxAttentionBackward(backend, planSoftmaxAttentionBackward(q, k, v, gradOut, options)),
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -282,5 +317,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     projection: promised(sync.projection),
     redrawPolicy: promised(sync.redrawPolicy),
     features: promised(sync.features) as FeaturesAsyncFunction,
+    attentionBackward: promised(sync.attentionBackward),
+    softmaxAttentionBackward: promised(sync.softmaxAttentionBackward),
   };
 }

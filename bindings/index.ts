@@ -15,6 +15,9 @@ export type { FeaturesAsyncFunction, FeaturesFunction } from "./favor.js";
 export type { FeatureKind, FeatureRole, FeaturesOptions, FeaturesWithStabilizer } from "./api/features.js";
 export type { ProjectionKind, ProjectionNorms, ProjectionOptions } from "./api/projection.js";
 export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api/redraw.js";
+export type {
+  AttentionBackwardOptions, AttentionGradients, SoftmaxAttentionBackwardOptions, SoftmaxAttentionGradients, StatePrecision,
+} from "./api/backward.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
