@@ -16,10 +16,13 @@
 //
 // Each measurement runs in its own child process (`--child`), so its
 // memory figures are its own:
-//   - WASM working memory: the WASM memory size after the call (memory never
-//     shrinks, so this is the peak) minus its size before the call, minus the
-//     bytes of q, k, v and the output that the op copies in; allocator
-//     rounding and 64 KiB page growth are included;
+//   - working memory: the largest number of bytes the op's scope held at
+//     once (every buffer the bindings allocate, counted as it is allocated
+//     and released) minus the bytes of q, k, v and the output it copies in.
+//     Not included: the packing buffers f32_gemm allocates inside one call
+//     (at most (MC + NC)·KC floats, in practice a few hundred KiB here);
+//   - WASM memory growth: the memory size after the calls minus before. The
+//     allocator grows memory by doubling it, so this is coarse;
 //   - peak RSS: process.resourceUsage().maxRSS of the child, which includes
 //     Node itself (about 40–50 MB) and the JavaScript copies of the inputs.
 // Times are the median of up to 5 calls after one warm-up call (1 call when
@@ -80,15 +83,51 @@ function time(run) {
   return times;
 }
 
+/**
+ * Counts the bytes held by op scopes: wraps the backend's allocator entry and
+ * Scope.release. Returns a function that reads and resets the peak.
+ */
+async function trackScopes(favor) {
+  const { backendOf } = await import("../dist/internal.js");
+  const { Scope } = await import("../dist/backends/wasm/backend.js");
+  const backend = backendOf(favor);
+  const sizes = new Map();
+  let live = 0;
+  let peak = 0;
+  const allocBytes = backend.allocBytes.bind(backend);
+  backend.allocBytes = (op, bytes) => {
+    const ptr = allocBytes(op, bytes);
+    sizes.set(ptr, bytes);
+    live += bytes;
+    peak = Math.max(peak, live);
+    return ptr;
+  };
+  const release = Scope.prototype.release;
+  Scope.prototype.release = function releaseCounted() {
+    for (const ptr of this.pointers) {
+      live -= sizes.get(ptr) ?? 0;
+      sizes.delete(ptr);
+    }
+    release.call(this);
+  };
+  return () => {
+    const result = peak;
+    peak = live;
+    return result;
+  };
+}
+
 async function favorChild(kind, length) {
   const { createFavor } = await import("../dist/index.js");
   const favor = await createFavor();
+  const peakBytes = await trackScopes(favor);
   const q = seeded(length * DIM, 1);
   const k = seeded(length * DIM, 2);
   const v = seeded(length * DIM, 3);
   const shape = { batch: 1, heads: 1, length, dim: DIM, layout: "bhld" };
   const projection = favor.sync.projection({ features: FEATURES, dim: DIM, seed: 7 });
   const before = favor.info.memoryBytes;
+  peakBytes();
   let run;
   if (kind === "exact") {
     run = () => favor.sync.softmaxAttention(q, k, v, { ...shape, causal: false });
@@ -102,7 +141,8 @@ async function favorChild(kind, length) {
     build: favor.info.build,
     ms: median(times),
     calls: times.length,
-    workingBytes: favor.info.memoryBytes - before - copied,
+    workingBytes: peakBytes() - copied,
+    growthBytes: favor.info.memoryBytes - before,
   };
 }
 
@@ -211,6 +251,7 @@ function renderReport({ lengths, results, decode, tfjsStopped }, machine) {
       `${fmtRatio(r.tfjs, r.bidirectional)} | ${fmtRatio(r.exact, r.bidirectional)} | ` +
       `${r.bidirectional.error ? "–" : fmtMB(r.bidirectional.workingBytes)} | ${r.causal.error ? "–" : fmtMB(r.causal.workingBytes)} | ` +
       `${r.exact && !r.exact.error ? fmtMB(r.exact.workingBytes) : "–"} | ` +
+      `${r.bidirectional.error ? "–" : fmtMB(r.bidirectional.growthBytes)} | ` +
       `${[r.bidirectional, r.causal, r.exact, r.tfjs].map((x) => (x && !x.error ? x.maxRssMB.toFixed(0) : "–")).join(" / ")} |`;
   });
   const causalPerToken = lengths.filter((l) => l >= 4096 && results[l].causal.ms)
@@ -226,11 +267,12 @@ function renderReport({ lengths, results, decode, tfjsStopped }, machine) {
       "Exact: favor.sync.softmaxAttention. tfjs: matMul, mul, softmax, matMul, dataSync" +
       (tfjs ? ` (tfjs-core ${tfjs.version}, getThreadsCount() = ${tfjs.threads})` : "") + ". " +
       "Times are medians of up to 5 calls after a warm-up call (one call when it takes over 5 s). " +
-      "Working memory: WASM memory growth during the calls minus the copied inputs and output. " +
+      "Working memory: the most bytes the op's scope held at once, minus the copied inputs and output " +
+      "(f32_gemm's own packing buffers, a few hundred KiB, are not counted). " +
       "Peak RSS of each measurement's own process, in MB, for bidirectional / causal / exact / tfjs.",
     "",
-    "| L | FAVOR+ bidirectional | FAVOR+ causal | exact (ours) | exact (tfjs-wasm) | tfjs / FAVOR+ | exact / FAVOR+ | working memory, bidirectional | working memory, causal | working memory, exact | peak RSS (MB) |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| L | FAVOR+ bidirectional | FAVOR+ causal | exact (ours) | exact (tfjs-wasm) | tfjs / FAVOR+ | exact / FAVOR+ | working memory, bidirectional | working memory, causal | working memory, exact | WASM memory growth, bidirectional | peak RSS (MB) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
     `Causal time per token: ${causalPerToken.join(", ") || "not measured"}.`,
