@@ -31,3 +31,4 @@ export {
 export {
   f32_softmax_backward_stats, f32_softmax_backward_finish, f32_softmax_backward_scores,
 } from "./attention/softmax-backward";
+export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";

@@ -3,6 +3,18 @@
 // forms live on `favor.sync`; the same ops on `favor` return Promises so
 // code written against them also runs on asynchronous backends.
 
+import {
+  planAdaptiveOptions,
+  planBilevelGradient,
+  planBilevelOptimizer,
+  type BilevelAdaptiveOptions,
+  type BilevelAdaptiveState,
+  type BilevelAsyncTask,
+  type BilevelGradientOptions,
+  type BilevelGradientResult,
+  type BilevelOptimizerOptions,
+  type BilevelTask,
+} from "./api/bilevel.js";
 import { planGemv, type GemvOptions } from "./api/gemv.js";
 import { planMatmul, type MatmulOptions } from "./api/matmul.js";
 import { planRandom, type RandomOptions, type RandomSeed } from "./api/random.js";
@@ -31,6 +43,27 @@ import {
 import { runSoftmaxAttention } from "./backends/wasm/ops/attention.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
+import { createAdaptiveState } from "./bilevel/adaptive.js";
+import { bilevelGradient, driveAsync, driveSync, type UniformSource } from "./bilevel/gradient.js";
+import {
+  createAsyncOptimizer,
+  createOptimizer,
+  type BilevelAsyncOptimizer,
+  type BilevelOptimizer,
+} from "./bilevel/optimizer.js";
+import {
+  planConstruct,
+  planEvaluate,
+  planRequiredDim,
+  type SparsePattern,
+  type SparsePatternConstructOptions,
+  type SparsePatternConstruction,
+  type SparsePatternEvaluateOptions,
+  type SparsePatternEvaluation,
+  type SparsePatternRequiredDim,
+  type SparsePatternRequiredDimOptions,
+} from "./api/sparse-pattern.js";
+import { runConstruct, runEvaluate, runRequiredDim } from "./backends/wasm/ops/sparse-pattern.js";
 import { attachBackend } from "./internal.js";
 import { planFeatures, type FeaturesOptions, type FeaturesWithStabilizer } from "./api/features.js";
 import { planProjection, type ProjectionOptions } from "./api/projection.js";
@@ -91,6 +124,53 @@ export interface FavorRandomSync {
 export interface FavorRandom {
   uniform(count: number, seed: RandomSeed, options?: RandomOptions): Promise<Float32Array>;
   normal(count: number, seed: RandomSeed, options?: RandomOptions): Promise<Float32Array>;
+}
+
+/**
+ * Bilevel (meta-learning) gradients through r inner gradient steps:
+ * first-order, exact, and the unbiased first-order estimator. The work is
+ * in the task's callbacks; docs/bilevel.md describes the estimators, the
+ * callback contract and the memory and cost of each path.
+ */
+export interface FavorBilevelSync {
+  /** Returns an estimate of the gradient of L_out(θ_r) with respect to θ. */
+  gradient(theta: Float32Array, task: BilevelTask, options: BilevelGradientOptions): BilevelGradientResult;
+  /** Returns an SGD or Adam optimizer over θ (updated in place) driven by bilevel.gradient. */
+  optimizer(options: BilevelOptimizerOptions): BilevelOptimizer;
+  /** Returns a new state for q "adaptive". */
+  adaptiveState(options?: BilevelAdaptiveOptions): BilevelAdaptiveState;
+}
+
+/** The Promise-returning forms of `FavorBilevelSync`; their callbacks may return Promises. */
+export interface FavorBilevel {
+  gradient(theta: Float32Array, task: BilevelAsyncTask, options: BilevelGradientOptions): Promise<BilevelGradientResult>;
+  optimizer(options: BilevelOptimizerOptions): Promise<BilevelAsyncOptimizer>;
+  adaptiveState(options?: BilevelAdaptiveOptions): Promise<BilevelAdaptiveState>;
+}
+
+/**
+ * Fixed self-attention weights and per-pattern inputs whose attention matrix
+ * reproduces a sparse pattern; docs/sparse-pattern.md has the construction,
+ * the precision measures and the defaults.
+ */
+export interface FavorSparsePatternSync {
+  /** Returns x = [√d·B·G, G] (L×2d) and the fixed wq = [I; 0], wk = [0; I] (2d×d) for the pattern. */
+  construct(pattern: SparsePattern, options: SparsePatternConstructOptions): SparsePatternConstruction;
+  /** Measures softmax(x·wq·(x·wk)ᵀ/√d) against the pattern: log-ratio distortion and off-support leakage. */
+  evaluate(
+    pattern: SparsePattern, x: Float32Array, wq: Float32Array, wk: Float32Array, options: SparsePatternEvaluateOptions,
+  ): SparsePatternEvaluation;
+  /** Searches for the smallest d whose distortion, aggregated over seeded trials, is <= epsilon. */
+  requiredDim(pattern: SparsePattern, options: SparsePatternRequiredDimOptions): SparsePatternRequiredDim;
+}
+
+/** The Promise-returning forms of `FavorSparsePatternSync`. */
+export interface FavorSparsePattern {
+  construct(pattern: SparsePattern, options: SparsePatternConstructOptions): Promise<SparsePatternConstruction>;
+  evaluate(
+    pattern: SparsePattern, x: Float32Array, wq: Float32Array, wk: Float32Array, options: SparsePatternEvaluateOptions,
+  ): Promise<SparsePatternEvaluation>;
+  requiredDim(pattern: SparsePattern, options: SparsePatternRequiredDimOptions): Promise<SparsePatternRequiredDim>;
 }
 
 /** The synchronous ops, for hot loops on the WASM backend. */
@@ -164,6 +244,8 @@ export interface FeaturesAsyncFunction {
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): Promise<FeaturesWithStabilizer>;
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Promise<Float32Array>;
   (x: Float32Array, options: FeaturesOptions): Promise<Float32Array | FeaturesWithStabilizer>;
+  bilevel: FavorBilevelSync;
+  sparsePattern: FavorSparsePatternSync;
 }
 
 /** A loaded library instance. */
@@ -198,6 +280,8 @@ export interface Favor {
   softmaxAttentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): Promise<SoftmaxAttentionGradients>;
+  readonly bilevel: FavorBilevel;
+  readonly sparsePattern: FavorSparsePattern;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -261,7 +345,35 @@ export async function createFavorWith(loader: WasmLoader, options: CreateFavorOp
   return makeFavor(backend, WASM_BUILDS.filter((b) => supported[b]));
 }
 
+/** Builds the bilevel namespaces; the Bernoulli draws come from the backend's Philox generator. */
+function makeBilevel(backend: WasmBackend): { sync: FavorBilevelSync; async: FavorBilevel } {
+  const uniform: UniformSource = (count, seed, offset) =>
+    runRandom(backend, planRandom("uniform", count, seed, { offset }));
+  const adaptiveState = (options?: BilevelAdaptiveOptions) => {
+    const op = "bilevel.adaptiveState";
+    if (options !== undefined && (options === null || typeof options !== "object")) {
+      throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
+    }
+    return createAdaptiveState(planAdaptiveOptions(op, options ?? {}));
+  };
+  const sync: FavorBilevelSync = {
+    gradient: (theta, task, options) =>
+      driveSync(bilevelGradient(planBilevelGradient("bilevel.gradient", theta, task, options), uniform), task),
+    optimizer: (options) => createOptimizer(planBilevelOptimizer("bilevel.optimizer", options), uniform),
+    adaptiveState,
+  };
+  const async: FavorBilevel = {
+    gradient: async (theta, task, options) =>
+      driveAsync(bilevelGradient(planBilevelGradient("bilevel.gradient", theta, task, options), uniform), task),
+    optimizer: promised((options: BilevelOptimizerOptions) =>
+      createAsyncOptimizer(planBilevelOptimizer("bilevel.optimizer", options), uniform)),
+    adaptiveState: promised(adaptiveState),
+  };
+  return { sync, async };
+}
+
 function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
+  const bilevel = makeBilevel(backend);
   const sync: FavorSync = {
     matmul: (a, b, options) => runMatmul(backend, planMatmul(a, b, options)),
     random: {
@@ -288,6 +400,12 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       runAttentionBackward(backend, planAttentionBackward(q, k, v, gradOut, options)),
     softmaxAttentionBackward: (q, k, v, gradOut, options) =>
       runSoftmaxAttentionBackward(backend, planSoftmaxAttentionBackward(q, k, v, gradOut, options)),
+    bilevel: bilevel.sync,
+    sparsePattern: {
+      construct: (pattern, options) => runConstruct(backend, planConstruct(pattern, options)),
+      evaluate: (pattern, x, wq, wk, options) => runEvaluate(backend, planEvaluate(pattern, x, wq, wk, options)),
+      requiredDim: (pattern, options) => runRequiredDim(backend, planRequiredDim(pattern, options)),
+    },
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -319,5 +437,11 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     features: promised(sync.features) as FeaturesAsyncFunction,
     attentionBackward: promised(sync.attentionBackward),
     softmaxAttentionBackward: promised(sync.softmaxAttentionBackward),
+    bilevel: bilevel.async,
+    sparsePattern: {
+      construct: promised(sync.sparsePattern.construct),
+      evaluate: promised(sync.sparsePattern.evaluate),
+      requiredDim: promised(sync.sparsePattern.requiredDim),
+    },
   };
 }

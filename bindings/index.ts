@@ -18,6 +18,30 @@ export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api
 export type {
   AttentionBackwardOptions, AttentionGradients, SoftmaxAttentionBackwardOptions, SoftmaxAttentionGradients, StatePrecision,
 } from "./api/backward.js";
+export type { FavorBilevel, FavorBilevelSync } from "./favor.js";
+export type {
+  BilevelAdaptiveOptions,
+  BilevelAdaptiveState,
+  BilevelAsyncTask,
+  BilevelCost,
+  BilevelGradientOptions,
+  BilevelGradientResult,
+  BilevelMethod,
+  BilevelOptimizerOptions,
+  BilevelTask,
+} from "./api/bilevel.js";
+export type { BilevelAsyncOptimizer, BilevelOptimizer, BilevelStepResult } from "./bilevel/optimizer.js";
+export type { FavorSparsePattern, FavorSparsePatternSync } from "./favor.js";
+export type {
+  SparsePattern,
+  SparsePatternConstructOptions,
+  SparsePatternConstruction,
+  SparsePatternDimTrial,
+  SparsePatternEvaluateOptions,
+  SparsePatternEvaluation,
+  SparsePatternRequiredDim,
+  SparsePatternRequiredDimOptions,
+} from "./api/sparse-pattern.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";

@@ -47,3 +47,18 @@ export async function useEverything(source: WasmSource, module: WebAssembly.Modu
 
   return promised[0]! + info.memoryBytes + uniform[0]! + normal[0]! + total[0]!;
 }
+
+import type { BilevelGradientResult, BilevelOptimizer, BilevelTask } from "favor-wasm";
+
+export async function useBilevel(favor: Favor, theta: Float32Array): Promise<number> {
+  const task: BilevelTask = {
+    innerGrad: (x, _step) => x.slice(),
+    innerHvp: (_x, vector, _step) => vector.slice(),
+    outerGrad: (x) => x.slice(),
+  };
+  const result: BilevelGradientResult = favor.sync.bilevel.gradient(theta, task, { innerSteps: 2, innerRate: 0.1, method: "ufom", q: 0.5, seed: 1 });
+  const optimizer: BilevelOptimizer = favor.sync.bilevel.optimizer({ theta, learningRate: 0.1, innerSteps: 2, innerRate: 0.1, method: "exact" });
+  optimizer.step(task);
+  const promised = await favor.bilevel.gradient(theta, { ...task, outerGrad: async (x) => x.slice() }, { innerSteps: 1, innerRate: 0.1, method: "fom" });
+  return result.gradient[0]! + promised.cost.innerGrad + optimizer.steps;
+}
