@@ -230,6 +230,8 @@ export interface FavorSync {
   softmaxAttentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): SoftmaxAttentionGradients;
+  bilevel: FavorBilevelSync;
+  sparsePattern: FavorSparsePatternSync;
 }
 
 /** Signature of `sync.features`: the result type follows `returnStabilizer`. */
@@ -244,8 +246,6 @@ export interface FeaturesAsyncFunction {
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): Promise<FeaturesWithStabilizer>;
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Promise<Float32Array>;
   (x: Float32Array, options: FeaturesOptions): Promise<Float32Array | FeaturesWithStabilizer>;
-  bilevel: FavorBilevelSync;
-  sparsePattern: FavorSparsePatternSync;
 }
 
 /** A loaded library instance. */
