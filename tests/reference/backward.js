@@ -172,24 +172,36 @@ function headForward(q, k, v, shape, item, head, options) {
     kf.push(visible(shape, item, false, 0, j) ? featureMap64(kh.subarray(j * dim, (j + 1) * dim), map) : null);
   }
   const a = new Float64Array(length * keyLength);
+  const aAbs = new Float64Array(length * keyLength);
   const den = new Float64Array(length);
+  const denAbs = new Float64Array(length);
   const out = new Float64Array(length * valueDim);
+  const outAbs = new Float64Array(length * valueDim);
   for (let i = 0; i < length; i++) {
     for (let j = 0; j < keyLength; j++) {
       if (!visible(shape, item, causal, i, j)) continue;
       let dot = 0;
-      for (let l = 0; l < qf[i].length; l++) dot += qf[i][l] * kf[j][l];
+      let dotAbs = 0;
+      for (let l = 0; l < qf[i].length; l++) {
+        dot += qf[i][l] * kf[j][l];
+        dotAbs += Math.abs(qf[i][l] * kf[j][l]);
+      }
       a[i * keyLength + j] = dot;
+      aAbs[i * keyLength + j] = dotAbs;
       den[i] += dot;
+      denAbs[i] += dotAbs;
     }
     if (!(den[i] > DENOMINATOR_FLOOR)) continue;
     for (let j = 0; j < keyLength; j++) {
       const weight = a[i * keyLength + j] / den[i];
-      if (weight === 0) continue;
-      for (let c = 0; c < valueDim; c++) out[i * valueDim + c] += weight * vh[j * valueDim + c];
+      const weightAbs = aAbs[i * keyLength + j] / den[i];
+      for (let c = 0; c < valueDim; c++) {
+        out[i * valueDim + c] += weight * vh[j * valueDim + c];
+        outAbs[i * valueDim + c] += weightAbs * Math.abs(vh[j * valueDim + c]);
+      }
     }
   }
-  return { map, inputScale, qh, kh, vh, qf, kf, a, den, out };
+  return { map, inputScale, qh, kh, vh, qf, kf, a, aAbs, den, denAbs, out, outAbs };
 }
 
 /**
@@ -246,14 +258,19 @@ export function attentionBackward64(q, k, v, gradOut, shapeIn, options, { absolu
       for (let i = 0; i < length; i++) {
         const den = f.den[i];
         if (!(den > DENOMINATOR_FLOOR)) continue;
+        // The denominator's condition number κ = Σ|A_ij|/den (1 for
+        // non-negative features) scales the relative error of 1/den, and
+        // Ā carries 1/den twice (through out), so magnitudes take κ².
+        const kappa = absolute ? f.denAbs[i] / den : 1;
+        const outRow = absolute ? f.outAbs : f.out;
         let gOut = 0;
-        for (let c = 0; c < valueDim; c++) gOut += mag(gh[i * valueDim + c] * f.out[i * valueDim + c]);
+        for (let c = 0; c < valueDim; c++) gOut += mag(gh[i * valueDim + c] * outRow[i * valueDim + c]);
         for (let j = 0; j < keyLength; j++) {
           if (!visible(shape, item, options.causal, i, j)) continue;
-          const aij = f.a[i * keyLength + j];
+          const aij = absolute ? f.aAbs[i * keyLength + j] * kappa : f.a[i * keyLength + j];
           let gv = 0;
           for (let c = 0; c < valueDim; c++) gv += mag(gh[i * valueDim + c] * f.vh[j * valueDim + c]);
-          const abar = absolute ? (gv + gOut) / den : (gv - gOut) / den;
+          const abar = absolute ? kappa * kappa * (gv + gOut) / den : (gv - gOut) / den;
           for (let c = 0; c < valueDim; c++) dvh[j * valueDim + c] += mag(aij / den * gh[i * valueDim + c]);
           for (let l = 0; l < r; l++) {
             dqf[i][l] += mag(abar * f.kf[j][l]);
