@@ -79,6 +79,9 @@ import {
 } from "./api/backward.js";
 import { runAttentionBackward } from "./backends/wasm/ops/attention-backward.js";
 import { runSoftmaxAttentionBackward } from "./backends/wasm/ops/softmax-backward.js";
+import { planAdam, planSgd, planSlimModel, type AdamOptions, type SgdOptions, type SlimModelOptions } from "./api/slim.js";
+import { asyncModel, SlimModel, type SlimModelAsync } from "./slim/model.js";
+import { createAdam, createSgd, requireParameters, type SlimOptimizer } from "./slim/optimizers.js";
 import { runProjection } from "./backends/wasm/ops/projection.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
@@ -230,8 +233,27 @@ export interface FavorSync {
   softmaxAttentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): SoftmaxAttentionGradients;
+  slim: FavorSlimSync;
   bilevel: FavorBilevelSync;
   sparsePattern: FavorSparsePatternSync;
+}
+
+/**
+ * The SLiM runner: causal Performer language models whose gradients take
+ * activation memory proportional to a slice, not to the sequence
+ * (docs/backward.md), and optimizers for their parameters.
+ */
+export interface FavorSlimSync {
+  createModel(options: SlimModelOptions): SlimModel;
+  adam(parameters: Record<string, Float32Array>, options?: AdamOptions): SlimOptimizer;
+  sgd(parameters: Record<string, Float32Array>, options?: SgdOptions): SlimOptimizer;
+}
+
+/** Promise form of `FavorSlimSync`: the model's passes return Promises; optimizers are synchronous. */
+export interface FavorSlim {
+  createModel(options: SlimModelOptions): Promise<SlimModelAsync>;
+  adam(parameters: Record<string, Float32Array>, options?: AdamOptions): SlimOptimizer;
+  sgd(parameters: Record<string, Float32Array>, options?: SgdOptions): SlimOptimizer;
 }
 
 /** Signature of `sync.features`: the result type follows `returnStabilizer`. */
@@ -280,6 +302,7 @@ export interface Favor {
   softmaxAttentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): Promise<SoftmaxAttentionGradients>;
+  readonly slim: FavorSlim;
   readonly bilevel: FavorBilevel;
   readonly sparsePattern: FavorSparsePattern;
 }
@@ -400,6 +423,11 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       runAttentionBackward(backend, planAttentionBackward(q, k, v, gradOut, options)),
     softmaxAttentionBackward: (q, k, v, gradOut, options) =>
       runSoftmaxAttentionBackward(backend, planSoftmaxAttentionBackward(q, k, v, gradOut, options)),
+    slim: {
+      createModel: (options) => new SlimModel(backend, planSlimModel(options)),
+      adam: (parameters, options) => createAdam(requireParameters("slim.adam", parameters), planAdam(options)),
+      sgd: (parameters, options) => createSgd(requireParameters("slim.sgd", parameters), planSgd(options)),
+    },
     bilevel: bilevel.sync,
     sparsePattern: {
       construct: (pattern, options) => runConstruct(backend, planConstruct(pattern, options)),
@@ -437,6 +465,11 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     features: promised(sync.features) as FeaturesAsyncFunction,
     attentionBackward: promised(sync.attentionBackward),
     softmaxAttentionBackward: promised(sync.softmaxAttentionBackward),
+    slim: {
+      createModel: promised((options: SlimModelOptions) => asyncModel(sync.slim.createModel(options))),
+      adam: sync.slim.adam,
+      sgd: sync.slim.sgd,
+    },
     bilevel: bilevel.async,
     sparsePattern: {
       construct: promised(sync.sparsePattern.construct),

@@ -18,6 +18,10 @@ export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api
 export type {
   AttentionBackwardOptions, AttentionGradients, SoftmaxAttentionBackwardOptions, SoftmaxAttentionGradients, StatePrecision,
 } from "./api/backward.js";
+export type { FavorSlim, FavorSlimSync } from "./favor.js";
+export type { AdamOptions, SgdOptions, SlimModelConfig, SlimModelOptions, SlimPassOptions } from "./api/slim.js";
+export type { SlimLossAndGradients, SlimModel, SlimModelAsync } from "./slim/model.js";
+export type { SlimOptimizer } from "./slim/optimizers.js";
 export type { FavorBilevel, FavorBilevelSync } from "./favor.js";
 export type {
   BilevelAdaptiveOptions,

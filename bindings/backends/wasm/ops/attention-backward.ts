@@ -73,6 +73,7 @@ type FeaturesBackwardKernel = (
 ) => void;
 type RowsAddScaledKernel = (rows: number, cols: number, coefficients: number, x: number, ldx: number, y: number, ldy: number) => void;
 type ScaleKernel = (n: number, x: number, scale: number) => void;
+type DivideKernel = (rows: number, n: number, num: number, ldn: number, out: number, ldo: number) => void;
 type AxpyKernel = (n: number, alpha: number, x: number, y: number) => void;
 type StateAccumulateKernel = (n: number, p: number, factor: number, hi: number, lo: number) => void;
 type StateReadKernel = (n: number, hi: number, lo: number, factor: number, out: number) => void;
@@ -106,6 +107,7 @@ export class BackwardKernels {
   readonly stateScale: StateScaleKernel;
   readonly maxAbs64: MaxAbsKernel;
   readonly maxAbs32: MaxAbsKernel;
+  readonly divide: DivideKernel;
 
   constructor(readonly backend: WasmBackend) {
     this.gemm = backend.kernel<GemmKernel>("f32_gemm");
@@ -123,6 +125,7 @@ export class BackwardKernels {
     this.stateScale = backend.kernel<StateScaleKernel>("f64_state_scale");
     this.maxAbs64 = backend.kernel<MaxAbsKernel>("f64_max_abs");
     this.maxAbs32 = backend.kernel<MaxAbsKernel>("f32_max_abs");
+    this.divide = backend.kernel<DivideKernel>("f32_attention_divide_rows");
   }
 
   /** C (m×n, ldc) = alpha·op(A)·op(B) + beta·C for one matrix. */
@@ -461,7 +464,7 @@ export class BackwardScratch {
  * U = [V 1] and the product P = K′ᵀU into scratch.pc. Returns the block shift
  * (0 for kinds without an exponent).
  */
-function keyBlockProduct(s: BackwardScratch, h: HeadTensors, exponential: boolean, count: number): number {
+export function keyBlockProduct(s: BackwardScratch, h: HeadTensors, exponential: boolean, count: number): number {
   const k = s.kernels;
   const shift = s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection);
   k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, s.dv1, 1);
@@ -556,12 +559,34 @@ export function causalHeadBackward(
 }
 
 /**
+ * One chunk of causal attention, forward: with s.t0, s.key and s.u as for
+ * causalChunkBackward, writes the outputs of query rows [start, start + rows)
+ * to out (row stride ldo): (Q′T0 + P·U) divided row by row, with the
+ * denominator guard of the forward op.
+ */
+export function causalChunkForward(
+  s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number, out: number, ldo: number,
+): void {
+  const k = s.kernels;
+  const { r, dv1 } = s;
+  s.writeRange(s.queryPositions, start, rows);
+  s.query.compute(h.q, h.ldq, s.queryPositions, rows, h.projection);
+  k.product(rows, dv1, r, s.query.f, r, false, s.t0, dv1, false, 0, s.num, dv1);
+  if (keys > 0) {
+    k.product(rows, keys, r, s.query.f, r, false, s.key.f, r, true, 0, s.p, keys);
+    k.mask(rows, start, keys, s.keyPositions, s.p, keys);
+    k.product(rows, dv1, keys, s.p, keys, false, s.u, dv1, false, 1, s.num, dv1);
+  }
+  k.divide(rows, s.valueDim, s.num, dv1, out + start * ldo * 4, ldo);
+}
+
+/**
  * One chunk of the causal backward pass. On entry s.t0 holds the start
  * state, s.rg the gradient w.r.t. the state after the chunk, and (when
  * keys > 0) s.key / s.u the chunk's key features and [V 1] at the same
  * shift as s.t0. On exit s.rg holds the gradient w.r.t. the start state.
  */
-function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
+export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
   const k = s.kernels;
   const { r, dv1 } = s;
   const qf = s.query.f;
