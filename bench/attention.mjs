@@ -195,7 +195,9 @@ function measure(args) {
   if (result.status === 0 && line.startsWith("{")) return JSON.parse(line);
   const why = result.error?.code === "ETIMEDOUT" ? `timed out after ${CHILD_TIMEOUT_MS / 1000} s`
     : result.signal ? `killed by ${result.signal}` : `exit ${result.status}`;
-  const detail = (result.stderr ?? "").trim().split("\n").filter(Boolean).slice(-1)[0] ?? "";
+  // The first line that names the error, rather than Node's closing version line.
+  const lines = (result.stderr ?? "").split("\n").map((line) => line.trim()).filter(Boolean);
+  const detail = lines.find((line) => /error|abort|memory|range/i.test(line)) ?? lines[0] ?? "";
   return { error: `${why}${detail ? `: ${detail.slice(0, 160)}` : ""}` };
 }
 

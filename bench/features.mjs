@@ -9,8 +9,15 @@
 //     map through writeFeatures (GEMM, half squared norms, the map pass with
 //     its stabilizer), on buffers that stay in WASM memory;
 //   - "positive key, API": favor.sync.features, which also copies X and W in
-//     and the features out.
+//     and the features out;
+//   - "positive key, map pass only", "trig key, map pass only": the half
+//     squared norms and the map kernel on the buffer as the last call left
+//     it, without the GEMM. exp, sin and cos take the same time for any
+//     finite input, so this is the cost the map adds to any GEMM.
 // The target is a whole map within 1.3 times its GEMM alone.
+// NOTE: while f32_gemm is still the reference loop, the GEMM dominates and
+// the ratios look better than they will be with the blocked GEMM; the
+// "map pass only" rows give the cost the map adds to any GEMM.
 //
 // Method: every case is first called for WARMUP_MS (at least 3 calls), so V8
 // has optimized the code, then the cases run in interleaved rounds, one call
@@ -68,15 +75,35 @@ function buildCases(favor, scope) {
     const map = planFeatureMap("bench", { dim: DIM, features: FEATURES, kind, role });
     return () => writeFeatures(backend, map, ROWS, xPointer, DIM, wPointer, out, map.outputs, shift);
   };
+  const halfNorms = backend.kernel("f32_half_squared_norms");
+  const expMap = backend.kernel("f32_features_exp");
+  const trigMap = backend.kernel("f32_features_trig");
+  const positiveScale = Math.fround(1 / Math.sqrt(FEATURES));
   const apiOut = new Float32Array(ROWS * FEATURES);
   return [
     { name: "GEMM alone (row stride m)", layout: "m", run: gemmCase(FEATURES) },
     { name: "positive query", layout: "m", run: mapCase("positive", "query") },
     { name: "positive key", layout: "m", run: mapCase("positive", "key") },
     { name: "positive key, API", layout: "m", run: () => favor.sync.features(x, { rows: ROWS, dim: DIM, projection: w, role: "key", out: apiOut }) },
+    {
+      name: "positive key, map pass only",
+      layout: "m",
+      run: () => {
+        halfNorms(ROWS, DIM, xPointer, DIM, shift);
+        expMap(ROWS, FEATURES, out, FEATURES, shift, 1, 0, positiveScale, 1e-6, 2, 0);
+      },
+    },
     { name: "GEMM alone (row stride 2m)", layout: "2m", run: gemmCase(2 * FEATURES) },
     { name: "trig query", layout: "2m", run: mapCase("trig", "query") },
     { name: "trig key", layout: "2m", run: mapCase("trig", "key") },
+    {
+      name: "trig key, map pass only",
+      layout: "2m",
+      run: () => {
+        halfNorms(ROWS, DIM, xPointer, DIM, shift);
+        trigMap(ROWS, FEATURES, out, 2 * FEATURES, shift, positiveScale, 0, 2, 0);
+      },
+    },
   ];
 }
 
@@ -136,7 +163,8 @@ function renderTable(build, results) {
 
 function renderReport(tables, machine, rounds, skipped) {
   const lines = [
-    `Measured ${machine.date} with Node ${machine.node} (V8 ${machine.v8}) on ${machine.cpu} (${machine.cores} logical cores, one used).`,
+    `Measured ${machine.date} with Node ${machine.node} (V8 ${machine.v8}) on ${machine.cpu} (${machine.cores} logical cores, one used;`,
+    `1-minute load average ${machine.load.toFixed(1)} at the start, so other processes shared the cores).`,
     `L = ${ROWS} rows, d = ${DIM}, m = ${FEATURES} projection rows (orthogonal, chi norms), inputs scaled by d^{-1/4};`,
     `${rounds} interleaved rounds after at least ${WARMUP_MS} ms of warm-up per case. Target: a whole map within ${TARGET_RATIO}× its GEMM alone.`,
     "",
@@ -180,6 +208,7 @@ export async function run(options = {}) {
     v8: process.versions.v8,
     cpu: os.cpus()[0]?.model ?? "an unknown CPU",
     cores: os.cpus().length,
+    load: os.loadavg()[0],
   };
   const supported = supportedBuilds();
   const builds = ["simd", "relaxed"].filter((build) => supported[build]);

@@ -35,12 +35,19 @@ import {
 } from "./api/linalg.js";
 import { runQr, runTriangularSolve } from "./backends/wasm/ops/linalg.js";
 import {
+  planAttention,
+  planAttentionScores,
+  planCausalState,
   planSoftmaxAttention,
   planTopK,
   runTopK,
+  type AttentionOptions,
+  type AttentionScoresOptions,
+  type CausalStateOptions,
+  type CausalStepOptions,
   type SoftmaxAttentionOptions,
 } from "./api/attention.js";
-import { runSoftmaxAttention } from "./backends/wasm/ops/attention.js";
+import { CausalState, runAttention, runAttentionScores, runSoftmaxAttention } from "./backends/wasm/ops/attention.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
 import { createAdaptiveState } from "./bilevel/adaptive.js";
@@ -198,6 +205,20 @@ export interface FavorSync {
   softmaxAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: SoftmaxAttentionOptions): Float32Array;
   /** Returns the indices of the `count` largest scores, largest first, ties in increasing index order. */
   topK(scores: Float32Array, count: number): Int32Array;
+  /**
+   * FAVOR+ attention: D⁻¹·Q′(K′ᵀV) with Q′ = φ(d^{-1/4}·q), K′ = φ(d^{-1/4}·k)
+   * for the feature map `kernel`, bidirectional or causal (in chunks), in
+   * O(length) time and memory. docs/attention.md gives the formulas.
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Float32Array;
+  /**
+   * Implicit attention scores: for each key, the attention it receives
+   * summed over all queries (column sums of D⁻¹Q′K′ᵀ), batch × heads ×
+   * keyLength values, without forming the attention matrix.
+   */
+  attentionScores(q: Float32Array, k: Float32Array, options: AttentionScoresOptions): Float32Array;
+  /** Creates a streaming causal FAVOR+ attention whose `step` takes new tokens and returns their outputs. */
+  causalState(options: CausalStateOptions): CausalStateSync;
   /** Transposes each rows×cols matrix of a into a cols×rows matrix. */
   transpose(a: Float32Array, options: TransposeOptions): Float32Array;
   /** y = alpha·op(A)·x + beta·y for a row-major m×n matrix A. */
@@ -206,6 +227,8 @@ export interface FavorSync {
   softmax(x: Float32Array, options: SoftmaxOptions): Float32Array;
   /** log Σ exp over each row of a rows×cols matrix; one value per row. */
   logsumexp(x: Float32Array, options: LogsumexpOptions): Float32Array;
+  bilevel: FavorBilevelSync;
+  sparsePattern: FavorSparsePatternSync;
   /**
    * Draws a seeded features×dim random projection ("orthogonal" or "iid"
    * rows, "chi" or "sqrt-d" norms); the same options give the same bits on
@@ -234,8 +257,6 @@ export interface FavorSync {
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): SoftmaxAttentionGradients;
   slim: FavorSlimSync;
-  bilevel: FavorBilevelSync;
-  sparsePattern: FavorSparsePatternSync;
 }
 
 /**
@@ -284,10 +305,18 @@ export interface Favor {
   softmaxAttention(q: Float32Array, k: Float32Array, v: Float32Array, options: SoftmaxAttentionOptions): Promise<Float32Array>;
   /** Promise form of `sync.topK`. */
   topK(scores: Float32Array, count: number): Promise<Int32Array>;
+  /** Promise form of `sync.attention`. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
+  /** Promise form of `sync.attentionScores`. */
+  attentionScores(q: Float32Array, k: Float32Array, options: AttentionScoresOptions): Promise<Float32Array>;
+  /** Promise form of `sync.causalState`, whose steps return Promises. */
+  causalState(options: CausalStateOptions): Promise<CausalStateAsync>;
   transpose(a: Float32Array, options: TransposeOptions): Promise<Float32Array>;
   gemv(a: Float32Array, x: Float32Array, options: GemvOptions): Promise<Float32Array>;
   softmax(x: Float32Array, options: SoftmaxOptions): Promise<Float32Array>;
   logsumexp(x: Float32Array, options: LogsumexpOptions): Promise<Float32Array>;
+  readonly bilevel: FavorBilevel;
+  readonly sparsePattern: FavorSparsePattern;
   /** Promise form of `sync.projection`. */
   projection(options: ProjectionOptions): Promise<Float32Array>;
   /** Promise form of `sync.redrawPolicy`; the policy's own methods are synchronous. */
@@ -303,8 +332,27 @@ export interface Favor {
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): Promise<SoftmaxAttentionGradients>;
   readonly slim: FavorSlim;
-  readonly bilevel: FavorBilevel;
-  readonly sparsePattern: FavorSparsePattern;
+}
+
+/**
+ * Streaming causal attention. Steps take q, k and v of the new tokens in the
+ * state's layout (the token count follows from their length) and return the
+ * outputs; feeding a sequence in any split gives the causal `attention`
+ * result up to float32 rounding.
+ */
+export interface CausalStateSync {
+  /** Tokens consumed since creation or the last reset. */
+  readonly position: number;
+  step(q: Float32Array, k: Float32Array, v: Float32Array, options?: CausalStepOptions): Float32Array;
+  /** Forgets every token. */
+  reset(): void;
+}
+
+/** The Promise-returning form of CausalStateSync; `position` and `reset` stay synchronous. */
+export interface CausalStateAsync {
+  readonly position: number;
+  step(q: Float32Array, k: Float32Array, v: Float32Array, options?: CausalStepOptions): Promise<Float32Array>;
+  reset(): void;
 }
 
 function isPerBuildMap(value: unknown): value is Partial<Record<WasmBuild, WasmSource>> {
@@ -407,10 +455,19 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     triangularSolve: (a, b, options) => runTriangularSolve(backend, planTriangularSolve(a, b, options)),
     softmaxAttention: (q, k, v, options) => runSoftmaxAttention(backend, planSoftmaxAttention(q, k, v, options)),
     topK: (scores, count) => runTopK(planTopK(scores, count)),
+    attention: (q, k, v, options) => runAttention(backend, planAttention(q, k, v, options)),
+    attentionScores: (q, k, options) => runAttentionScores(backend, planAttentionScores(q, k, options)),
+    causalState: (options) => new CausalState(backend, planCausalState(options)),
     transpose: (a, options) => runTranspose(backend, planTranspose(a, options)),
     gemv: (a, x, options) => runGemv(backend, planGemv(a, x, options)),
     softmax: (x, options) => runSoftmax(backend, planSoftmax(x, options)),
     logsumexp: (x, options) => runLogsumexp(backend, planLogsumexp(x, options)),
+    bilevel: bilevel.sync,
+    sparsePattern: {
+      construct: (pattern, options) => runConstruct(backend, planConstruct(pattern, options)),
+      evaluate: (pattern, x, wq, wk, options) => runEvaluate(backend, planEvaluate(pattern, x, wq, wk, options)),
+      requiredDim: (pattern, options) => runRequiredDim(backend, planRequiredDim(pattern, options)),
+    },
     projection: (options) => runProjection(backend, planProjection(options)),
     redrawPolicy: (options) => {
       const plan = planRedrawPolicy(options);
@@ -427,12 +484,6 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       createModel: (options) => new SlimModel(backend, planSlimModel(options)),
       adam: (parameters, options) => createAdam(requireParameters("slim.adam", parameters), planAdam(options)),
       sgd: (parameters, options) => createSgd(requireParameters("slim.sgd", parameters), planSgd(options)),
-    },
-    bilevel: bilevel.sync,
-    sparsePattern: {
-      construct: (pattern, options) => runConstruct(backend, planConstruct(pattern, options)),
-      evaluate: (pattern, x, wq, wk, options) => runEvaluate(backend, planEvaluate(pattern, x, wq, wk, options)),
-      requiredDim: (pattern, options) => runRequiredDim(backend, planRequiredDim(pattern, options)),
     },
   };
   attachBackend(sync, backend);
@@ -456,10 +507,29 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     triangularSolve: promised(sync.triangularSolve),
     softmaxAttention: promised(sync.softmaxAttention),
     topK: promised(sync.topK),
+    attention: promised(sync.attention),
+    attentionScores: promised(sync.attentionScores),
+    causalState: promised((options: CausalStateOptions): CausalStateAsync => {
+      const state = sync.causalState(options);
+      return {
+        get position() {
+          return state.position;
+        },
+        step: promised((q: Float32Array, k: Float32Array, v: Float32Array, stepOptions?: CausalStepOptions) =>
+          state.step(q, k, v, stepOptions)),
+        reset: () => state.reset(),
+      };
+    }),
     transpose: promised(sync.transpose),
     gemv: promised(sync.gemv),
     softmax: promised(sync.softmax),
     logsumexp: promised(sync.logsumexp),
+    bilevel: bilevel.async,
+    sparsePattern: {
+      construct: promised(sync.sparsePattern.construct),
+      evaluate: promised(sync.sparsePattern.evaluate),
+      requiredDim: promised(sync.sparsePattern.requiredDim),
+    },
     projection: promised(sync.projection),
     redrawPolicy: promised(sync.redrawPolicy),
     features: promised(sync.features) as FeaturesAsyncFunction,
@@ -469,12 +539,6 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       createModel: promised((options: SlimModelOptions) => asyncModel(sync.slim.createModel(options))),
       adam: sync.slim.adam,
       sgd: sync.slim.sgd,
-    },
-    bilevel: bilevel.async,
-    sparsePattern: {
-      construct: promised(sync.sparsePattern.construct),
-      evaluate: promised(sync.sparsePattern.evaluate),
-      requiredDim: promised(sync.sparsePattern.requiredDim),
     },
   };
 }

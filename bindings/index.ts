@@ -7,21 +7,19 @@ export type { MatmulOptions } from "./api/matmul.js";
 export type { FavorRandom, FavorRandomSync } from "./favor.js";
 export type { RandomOptions, RandomSeed } from "./api/random.js";
 export type { QrOptions, QrResult, TriangularSolveOptions } from "./api/linalg.js";
-export type { AttentionLayout, AttentionShapeOptions, SoftmaxAttentionOptions } from "./api/attention.js";
+export type {
+  AttentionLayout,
+  AttentionOptions,
+  AttentionScoresOptions,
+  AttentionShapeOptions,
+  CausalStateOptions,
+  CausalStepOptions,
+  SoftmaxAttentionOptions,
+} from "./api/attention.js";
+export type { CausalStateAsync, CausalStateSync } from "./favor.js";
 export type { TransposeOptions } from "./api/transpose.js";
 export type { GemvOptions } from "./api/gemv.js";
 export type { LogsumexpOptions, SoftmaxOptions } from "./api/softmax.js";
-export type { FeaturesAsyncFunction, FeaturesFunction } from "./favor.js";
-export type { FeatureKind, FeatureRole, FeaturesOptions, FeaturesWithStabilizer } from "./api/features.js";
-export type { ProjectionKind, ProjectionNorms, ProjectionOptions } from "./api/projection.js";
-export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api/redraw.js";
-export type {
-  AttentionBackwardOptions, AttentionGradients, SoftmaxAttentionBackwardOptions, SoftmaxAttentionGradients, StatePrecision,
-} from "./api/backward.js";
-export type { FavorSlim, FavorSlimSync } from "./favor.js";
-export type { AdamOptions, SgdOptions, SlimModelConfig, SlimModelOptions, SlimPassOptions } from "./api/slim.js";
-export type { SlimLossAndGradients, SlimModel, SlimModelAsync } from "./slim/model.js";
-export type { SlimOptimizer } from "./slim/optimizers.js";
 export type { FavorBilevel, FavorBilevelSync } from "./favor.js";
 export type {
   BilevelAdaptiveOptions,
@@ -46,7 +44,18 @@ export type {
   SparsePatternRequiredDim,
   SparsePatternRequiredDimOptions,
 } from "./api/sparse-pattern.js";
+export type { FeaturesAsyncFunction, FeaturesFunction } from "./favor.js";
+export type { FeatureKind, FeatureRole, FeaturesOptions, FeaturesWithStabilizer } from "./api/features.js";
+export type { ProjectionKind, ProjectionNorms, ProjectionOptions } from "./api/projection.js";
+export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api/redraw.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
+export type {
+  AttentionBackwardOptions, AttentionGradients, SoftmaxAttentionBackwardOptions, SoftmaxAttentionGradients, StatePrecision,
+} from "./api/backward.js";
+export type { FavorSlim, FavorSlimSync } from "./favor.js";
+export type { AdamOptions, SgdOptions, SlimModelConfig, SlimModelOptions, SlimPassOptions } from "./api/slim.js";
+export type { SlimLossAndGradients, SlimModel, SlimModelAsync } from "./slim/model.js";
+export type { SlimOptimizer } from "./slim/optimizers.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
 export type { LogLevel, LogSink } from "./log.js";

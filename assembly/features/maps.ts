@@ -214,6 +214,8 @@ export function f32_features_trig(
       const fv = f32x4.splat(factor);
       const sv = f32x4.splat(scale);
       const ev = f32x4.splat(epsilon);
+      // NOTE: sinF32x4 and cosF32x4 each reduce the same argument; a combined
+      // sincos in assembly/math would save most of the second reduction.
       for (; l + 4 <= m; l += 4) {
         const p = row + <usize>l * F32_BYTES;
         const v = v128.load(p);

@@ -18,6 +18,9 @@ import {
   requireInteger,
   requireOptions,
 } from "../validate.js";
+import { FEATURE_KINDS, planFeatureMap, type FeatureKind, type FeatureMap } from "./features.js";
+import { planProjection, type ProjectionPlan } from "./projection.js";
+import type { RandomSeed } from "./random.js";
 
 /** The two tensor layouts. */
 export const ATTENTION_LAYOUTS = ["bhld", "blhd"] as const;
@@ -177,6 +180,228 @@ export function planSoftmaxAttention(q: unknown, k: unknown, v: unknown, options
   requireFitsInMemory(op, arrayQ.length + arrayK.length + arrayV.length + outLength,
     `q, k, v and the output (${arrayQ.length} + ${arrayK.length} + ${arrayV.length} + ${outLength} float32 values)`);
   return { op, shape, q: arrayQ, k: arrayK, v: arrayV, out: new Float32Array(outLength), causal, scale };
+}
+
+/** Options of `attention` (FAVOR+). */
+export interface AttentionOptions extends AttentionShapeOptions {
+  /** Query i sees only keys j <= i (needs keyLength equal to length). */
+  causal: boolean;
+  /** The feature map φ: "positive" (FAVOR+), "hyperbolic", "trig", or a generalized kernel "relu", "elu+1", "exp", "abs", "identity". */
+  kernel: FeatureKind;
+  /**
+   * m, the number of random projections (r = m features, 2m for hyperbolic
+   * and trig). 0 applies a generalized kernel to the scaled rows themselves
+   * (r = dim, no projection).
+   */
+  features: number;
+  /**
+   * An explicit projection: features×dim shared by every head, or
+   * heads×features×dim, one per head. Makes the op deterministic.
+   */
+  projection?: Float32Array;
+  /** Seed of the projection drawn when none is given (orthogonal rows with chi norms, draw 0). */
+  seed?: RandomSeed;
+  /** Positions per causal chunk (default 64). */
+  chunk?: number;
+}
+
+/** Feature-map settings shared by attention, causalState and attentionScores. */
+export interface FeatureSettingsOptions {
+  kernel: FeatureKind;
+  features: number;
+  projection?: Float32Array;
+  seed?: RandomSeed;
+}
+
+/** Validated feature settings: the two maps and where the projection comes from. */
+export interface FeatureSettings {
+  query: FeatureMap;
+  key: FeatureMap;
+  /** The caller's projection, or null (drawn from `seed`, or none when features is 0). */
+  projection: Float32Array | null;
+  perHead: boolean;
+  /** The projection to draw when none is given, or null. */
+  draw: ProjectionPlan | null;
+}
+
+/** The default number of positions per causal chunk. */
+export const DEFAULT_CHUNK = 64;
+
+/** Validates the feature-map options of an attention op. */
+export function planFeatureSettings(op: string, opts: FeatureSettingsOptions, heads: number, dim: number): FeatureSettings {
+  if (opts.kernel === undefined) {
+    throw new TypeError(`${op}: kernel is missing; pass one of ${FEATURE_KINDS.map((k) => JSON.stringify(k)).join(", ")}`);
+  }
+  const kind = requireChoice(op, "kernel", opts.kernel, FEATURE_KINDS);
+  if (opts.features === undefined) {
+    throw new TypeError(`${op}: features is missing; pass the number of random projections m (for example 256)`);
+  }
+  const features = requireInteger(op, "features", opts.features);
+  let projection: Float32Array | null = null;
+  let perHead = false;
+  let draw: ProjectionPlan | null = null;
+  if (opts.projection !== undefined) {
+    projection = requireFloat32Array(op, "projection", opts.projection);
+    if (features === 0) {
+      throw new RangeError(`${op}: features is 0 but a projection was given; pass its row count as features`);
+    }
+    if (projection.length === heads * features * dim && heads > 1) {
+      perHead = true;
+    } else if (projection.length !== features * dim) {
+      throw new RangeError(
+        `${op}: projection has length ${projection.length}, expected ${features * dim} (features ${features} × dim ${dim}, ` +
+          `shared by every head) or ${heads * features * dim} (heads ${heads} × features ${features} × dim ${dim})`,
+      );
+    }
+  } else if (features > 0) {
+    if (opts.seed === undefined) {
+      throw new TypeError(`${op}: seed is missing; pass a seed to draw the random projection, or pass projection`);
+    }
+    draw = planProjection({ features, dim, seed: opts.seed }, op);
+  }
+  const settings = { dim, features, kind, epsilon: 0 };
+  return {
+    query: planFeatureMap(op, { ...settings, role: "query" }),
+    key: planFeatureMap(op, { ...settings, role: "key" }),
+    projection,
+    perHead,
+    draw,
+  };
+}
+
+/** A validated attention call. */
+export interface AttentionPlan {
+  op: string;
+  shape: AttentionShape;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  out: Float32Array;
+  causal: boolean;
+  chunk: number;
+  features: FeatureSettings;
+}
+
+/** Validates an attention call. */
+export function planAttention(q: unknown, k: unknown, v: unknown, options: unknown): AttentionPlan {
+  const op = "attention";
+  const opts = requireOptions<AttentionOptions>(op, options);
+  const shape = planShape(op, opts);
+  const causal = requireCausal(op, opts.causal, shape);
+  const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);
+  const features = planFeatureSettings(op, opts, shape.heads, shape.dim);
+  const [arrayQ, arrayK, arrayV] = requireQkv(op, q, k, v, shape);
+  const outLength = shape.batch * shape.heads * shape.length * shape.valueDim;
+  requireFitsInMemory(op, arrayQ.length + arrayK.length + arrayV.length + outLength,
+    `q, k, v and the output (${arrayQ.length} + ${arrayK.length} + ${arrayV.length} + ${outLength} float32 values)`);
+  return { op, shape, q: arrayQ, k: arrayK, v: arrayV, out: new Float32Array(outLength), causal, chunk, features };
+}
+
+/** Options of `attentionScores`: the shape and feature settings of `attention`, without values. */
+export interface AttentionScoresOptions extends Omit<AttentionShapeOptions, "valueDim">, FeatureSettingsOptions {}
+
+/** A validated attentionScores call. */
+export interface AttentionScoresPlan {
+  op: string;
+  shape: AttentionShape;
+  q: Float32Array;
+  k: Float32Array;
+  /** batch × heads × keyLength scores. */
+  out: Float32Array;
+  features: FeatureSettings;
+}
+
+/** Validates an attentionScores call. */
+export function planAttentionScores(q: unknown, k: unknown, options: unknown): AttentionScoresPlan {
+  const op = "attentionScores";
+  const opts = requireOptions<AttentionScoresOptions>(op, options);
+  const shape = planShape(op, opts);
+  const features = planFeatureSettings(op, opts, shape.heads, shape.dim);
+  const arrayQ = requireTensor(op, "q", q, shape, shape.length, "length", shape.dim, "dim");
+  const arrayK = requireTensor(op, "k", k, shape, shape.keyLength, "keyLength", shape.dim, "dim");
+  const outLength = shape.batch * shape.heads * shape.keyLength;
+  requireFitsInMemory(op, arrayQ.length + arrayK.length, `q and k (${arrayQ.length} + ${arrayK.length} float32 values)`);
+  return { op, shape, q: arrayQ, k: arrayK, out: new Float32Array(outLength), features };
+}
+
+/** Options of `causalState`: a causal FAVOR+ attention fed a few tokens at a time. */
+export interface CausalStateOptions extends FeatureSettingsOptions {
+  batch: number;
+  heads: number;
+  dim: number;
+  valueDim?: number;
+  /** Layout of every step's q, k, v and output, with length = tokens in the step. */
+  layout: AttentionLayout;
+  /** Positions per chunk when a step brings many tokens (default 64). */
+  chunk?: number;
+}
+
+/** Options of one `step`. */
+export interface CausalStepOptions {
+  /** batch × tokens flags for the new keys, 1 = padded (never read, no effect on later tokens). */
+  keyPaddingMask?: Uint8Array;
+}
+
+/** A validated causalState call. */
+export interface CausalStatePlan {
+  batch: number;
+  heads: number;
+  dim: number;
+  valueDim: number;
+  layout: AttentionLayout;
+  chunk: number;
+  features: FeatureSettings;
+}
+
+/** Validates a causalState call. */
+export function planCausalState(options: unknown): CausalStatePlan {
+  const op = "causalState";
+  const opts = requireOptions<CausalStateOptions>(op, options);
+  const batch = requireInteger(op, "batch", opts.batch, 1);
+  const heads = requireInteger(op, "heads", opts.heads, 1);
+  const dim = requireInteger(op, "dim", opts.dim, 1);
+  const valueDim = optionalInteger(op, "valueDim", opts.valueDim, dim, 1);
+  if (opts.layout === undefined) {
+    throw new TypeError(`${op}: layout is missing; pass "bhld" ([batch, heads, tokens, dim]) or "blhd" ([batch, tokens, heads, dim])`);
+  }
+  const layout = requireChoice(op, "layout", opts.layout, ATTENTION_LAYOUTS);
+  const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);
+  const features = planFeatureSettings(op, opts, heads, dim);
+  return { batch, heads, dim, valueDim, layout, chunk, features };
+}
+
+/** A validated step: the new tokens as an attention shape with length = keyLength = tokens. */
+export interface CausalStepPlan {
+  shape: AttentionShape;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  out: Float32Array;
+}
+
+/** Validates one step of a causal state; the token count comes from the length of q. */
+export function planCausalStep(state: CausalStatePlan, q: unknown, k: unknown, v: unknown, options: unknown): CausalStepPlan {
+  const op = "causalState.step";
+  const opts = options === undefined ? {} : requireOptions<CausalStepOptions>(op, options);
+  const arrayQ = requireFloat32Array(op, "q", q);
+  const perToken = state.batch * state.heads * state.dim;
+  const tokens = arrayQ.length / perToken;
+  if (!Number.isInteger(tokens) || tokens < 1) {
+    throw new RangeError(
+      `${op}: q has length ${arrayQ.length}, expected a positive multiple of ${perToken} ` +
+        `(batch ${state.batch} × heads ${state.heads} × dim ${state.dim}, times the number of new tokens)`,
+    );
+  }
+  const shape: AttentionShape = {
+    batch: state.batch, heads: state.heads, length: tokens, keyLength: tokens, dim: state.dim, valueDim: state.valueDim,
+    layout: state.layout, keyPaddingMask: null,
+  };
+  if (opts.keyPaddingMask !== undefined) shape.keyPaddingMask = requireKeyPaddingMask(op, opts.keyPaddingMask, state.batch, tokens);
+  const [, arrayK, arrayV] = requireQkv(op, arrayQ, k, v, shape);
+  const outLength = state.batch * state.heads * tokens * state.valueDim;
+  requireFitsInMemory(op, arrayQ.length + arrayK.length + arrayV.length + outLength,
+    `q, k, v and the output (${arrayQ.length} + ${arrayK.length} + ${arrayV.length} + ${outLength} float32 values)`);
+  return { shape, q: arrayQ, k: arrayK, v: arrayV, out: new Float32Array(outLength) };
 }
 
 /** A validated topK call. */

@@ -11,7 +11,9 @@
 // score is column j of the row-normalized attention matrix summed over all
 // queries: the attention it receives. The example prints the top 16 patches,
 // how many of them the exact attention also ranks in its top 16, and writes
-// a PNG in which the other patches are dimmed.
+// a PNG in which they are framed and the other patches dimmed. With this
+// similarity, the patches alike to many others receive the most attention:
+// in this photo, the dark background.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,7 +28,7 @@ const DIM = 32;
 const FEATURES = 256;
 const TOP = 16;
 /** Scale of q and k: logits q·k/√DIM reach a few units, so the softmax is neither flat nor one-hot. */
-const TEMPERATURE = 3;
+const TEMPERATURE = 1.5;
 
 /** Reads a binary PPM (P6, maxval 255): returns { width, height, pixels } with pixels as RGB bytes. */
 function readPpm(bytes) {
@@ -146,12 +148,17 @@ for (let py = 0; py < down; py++) {
 
 const output = process.argv[2] ?? join(tmpdir(), "implicit-attention.png");
 const shown = Uint8Array.from(image.pixels);
+const YELLOW = [255, 220, 0];
 for (let py = 0; py < down; py++) for (let px = 0; px < across; px++) {
-  if (chosen.has(py * across + px)) continue;
-  for (let y = 0; y < PATCH; y++) for (let x = 0; x < PATCH; x++) for (let c = 0; c < 3; c++) {
-    const pixel = ((py * PATCH + y) * image.width + px * PATCH + x) * 3 + c;
-    shown[pixel] = shown[pixel] >> 2;
+  const selected = chosen.has(py * across + px);
+  for (let y = 0; y < PATCH; y++) for (let x = 0; x < PATCH; x++) {
+    const pixel = ((py * PATCH + y) * image.width + px * PATCH + x) * 3;
+    const edge = y === 0 || x === 0 || y === PATCH - 1 || x === PATCH - 1;
+    for (let c = 0; c < 3; c++) {
+      if (selected && edge) shown[pixel + c] = YELLOW[c];
+      else if (!selected) shown[pixel + c] >>= 1;
+    }
   }
 }
 writePng(output, image.width, image.height, shown);
-console.log(`wrote ${output} (the top ${TOP} patches at full brightness, the others dimmed)`);
+console.log(`wrote ${output} (the top ${TOP} patches framed in yellow, the others dimmed)`);

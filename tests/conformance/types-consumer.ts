@@ -9,6 +9,9 @@ import {
   type GemvOptions, type LogLevel, type LogSink, type LogsumexpOptions, type MatmulOptions, type QrOptions,
   type QrResult, type RandomOptions, type RandomSeed, type SoftmaxOptions, type TransposeOptions,
   type TriangularSolveOptions, type WasmBuild, type WasmSource,
+  type FeatureKind, type FeatureRole, type FeaturesAsyncFunction, type FeaturesFunction, type FeaturesOptions,
+  type FeaturesWithStabilizer, type ProjectionKind, type ProjectionNorms, type ProjectionOptions, type RedrawPolicy,
+  type RedrawPolicyOptions, type RedrawPolicyState,
 } from "favor-wasm";
 
 export async function useEverything(source: WasmSource, module: WebAssembly.Module): Promise<number> {
@@ -45,7 +48,22 @@ export async function useEverything(source: WasmSource, module: WebAssembly.Modu
   const logsumexpOptions: LogsumexpOptions = { rows: 1, cols: 2 };
   const total: Float32Array = sync.logsumexp(weights, logsumexpOptions);
 
-  return promised[0]! + info.memoryBytes + uniform[0]! + normal[0]! + total[0]!;
+  const kind: ProjectionKind = "orthogonal";
+  const norms: ProjectionNorms = "chi";
+  const projectionOptions: ProjectionOptions = { features: 4, dim: 2, kind, norms, seed: 1, draw: 0 };
+  const w: Float32Array = await favor.projection(projectionOptions);
+  const policyOptions: RedrawPolicyOptions = { ...projectionOptions, redrawEvery: 10 };
+  const policy: RedrawPolicy = sync.redrawPolicy(policyOptions);
+  const state: RedrawPolicyState = policy.state;
+  const featureKind: FeatureKind = "positive";
+  const role: FeatureRole = "key";
+  const featuresOptions: FeaturesOptions = { rows: 1, dim: 2, projection: w, kind: featureKind, role };
+  const mapSync: FeaturesFunction = sync.features;
+  const mapAsync: FeaturesAsyncFunction = favor.features;
+  const plain: Float32Array = mapSync(new Float32Array(2), { ...featuresOptions, returnStabilizer: false });
+  const stabilized: FeaturesWithStabilizer = await mapAsync(new Float32Array(2), { ...featuresOptions, returnStabilizer: true });
+
+  return promised[0]! + info.memoryBytes + uniform[0]! + normal[0]! + total[0]! + state.draw + plain[0]! + stabilized.maxExponent;
 }
 
 import type { BilevelGradientResult, BilevelOptimizer, BilevelTask } from "favor-wasm";

@@ -171,11 +171,12 @@ for (const build of ALL_BUILDS) {
       // With ε = 0 the stabilized features are the exact ones times
       // exp(−s_i): per row for queries, one constant for keys, so
       // A_ij = q′_i·k′_j / Σ_j q′_i·k′_j does not change. Both runs share the
-      // float32 product t̃, so only the exponent roundings differ: each
-      // feature moves by at most δ = u·(|e| + 2|h| + 2|s| + 2) + 2·EXP_REL
-      // relative (|e| <= 4 for these inputs, EXP_REL = 1.56u), and a ratio
-      // of two sums of positive terms by at most 2·(δ_q + δ_k); the bound
-      // uses the largest |e|, h and |s| of the call.
+      // float32 product t̃, so only the exponent roundings differ. Each run
+      // rounds its own exponent (u·|e| and u·|e − s|), h + s (u·(h + |s|))
+      // and exp (EXP_REL = 1.56u each), so a feature moves by at most
+      // δ = u·(2|e| + 2h + 2|s| + 2) + 2·EXP_REL relative. A ratio of two
+      // sums of positive terms then moves by at most 2·(δ_q + δ_k) = 4δ.
+      // The bound uses the largest |e| (plus 1), h and |s| of the call.
       const favor = await favorFor(build);
       const dim = 16, m = 32, rowsQ = 7, rowsK = 11;
       const projection = favor.sync.projection({ features: m, dim, seed: 6 });

@@ -2,48 +2,24 @@
 // inputs into one scope, runs the kernels per batch item and head on views
 // of that memory, and copies the output out once.
 
-import { headRows, type AttentionShape, type SoftmaxAttentionPlan } from "../../../api/attention.js";
-import type { Scope, WasmBackend } from "../backend.js";
+import {
+  headRows,
+  planCausalStep,
+  type AttentionPlan,
+  type AttentionScoresPlan,
+  type CausalStatePlan,
+  type SoftmaxAttentionPlan,
+} from "../../../api/attention.js";
+import type { WasmBackend } from "../backend.js";
+import { favorFeatures } from "./favor-features.js";
+import { CausalStateStore, runAttentionScores as runScores, runLinearAttention, visibleRows } from "./linear-attention.js";
+import { runProjection } from "./projection.js";
 
 type SoftmaxAttentionKernel = (
   queries: number, keys: number, keyPos: number, contiguous: number, dim: number, valueDim: number,
   scale: number, causal: number,
   q: number, ldq: number, k: number, ldk: number, v: number, ldv: number, out: number, ldo: number, work: number,
 ) => void;
-
-/** Positions of the real (not padded) keys of one batch item. */
-export interface VisibleKeys {
-  /** Positions in increasing order. */
-  positions: Int32Array;
-  /** True when no key is padded, so positions[j] == j. */
-  contiguous: boolean;
-}
-
-/** Lists the keys of batch item `item` that the padding mask keeps. */
-export function visibleKeys(shape: AttentionShape, item: number): VisibleKeys {
-  const mask = shape.keyPaddingMask;
-  const keyLength = shape.keyLength;
-  if (mask === null) {
-    const positions = new Int32Array(keyLength);
-    for (let j = 0; j < keyLength; j++) positions[j] = j;
-    return { positions, contiguous: true };
-  }
-  const row = mask.subarray(item * keyLength, (item + 1) * keyLength);
-  const positions = new Int32Array(keyLength - row.reduce((padded, flag) => padded + flag, 0));
-  let count = 0;
-  for (let j = 0; j < keyLength; j++) if (row[j] === 0) positions[count++] = j;
-  return { positions, contiguous: count === keyLength };
-}
-
-/** Allocates an Int32 buffer of `length` entries in the scope; returns its byte pointer. */
-export function allocI32(scope: Scope, length: number): number {
-  return scope.allocBytes(Math.max(length, 1) * 4);
-}
-
-/** Writes `values` to an Int32 buffer of the backend's memory. Take no view before the last allocation. */
-export function writeI32(backend: WasmBackend, ptr: number, values: Int32Array): void {
-  new Int32Array(backend.exports.memory.buffer, ptr, values.length).set(values);
-}
 
 /** Exact softmax attention: one f32_attention_softmax call per batch item and head. */
 export function runSoftmaxAttention(backend: WasmBackend, plan: SoftmaxAttentionPlan): Float32Array {
@@ -55,18 +31,18 @@ export function runSoftmaxAttention(backend: WasmBackend, plan: SoftmaxAttention
     const k = scope.copyIn(plan.k);
     const v = scope.copyIn(plan.v);
     const out = scope.allocF32(plan.out.length);
-    const keyPos = allocI32(scope, shape.keyLength);
+    const keyPos = scope.allocBytes(shape.keyLength * 4);
     const work = scope.allocF32(workSize(shape.dim, shape.valueDim));
     for (let item = 0; item < shape.batch; item++) {
-      const visible = visibleKeys(shape, item);
-      writeI32(backend, keyPos, visible.positions);
+      const visible = visibleRows(shape, item);
+      new Int32Array(backend.exports.memory.buffer, keyPos, visible.length).set(visible);
       for (let head = 0; head < shape.heads; head++) {
         const qRows = headRows(shape, item, head, shape.length, shape.dim);
         const kRows = headRows(shape, item, head, shape.keyLength, shape.dim);
         const vRows = headRows(shape, item, head, shape.keyLength, shape.valueDim);
         const outRows = headRows(shape, item, head, shape.length, shape.valueDim);
         kernel(
-          shape.length, visible.positions.length, keyPos, visible.contiguous ? 1 : 0,
+          shape.length, visible.length, keyPos, visible.length === shape.keyLength ? 1 : 0,
           shape.dim, shape.valueDim, plan.scale, plan.causal ? 1 : 0,
           q + qRows.offset * 4, qRows.ld, k + kRows.offset * 4, kRows.ld,
           v + vRows.offset * 4, vRows.ld, out + outRows.offset * 4, outRows.ld, work,
@@ -76,4 +52,55 @@ export function runSoftmaxAttention(backend: WasmBackend, plan: SoftmaxAttention
     plan.out.set(backend.f32(out, plan.out.length));
     return plan.out;
   });
+}
+
+/** FAVOR+ attention: feature maps block by block, then the bidirectional or chunked causal loop. */
+export function runAttention(backend: WasmBackend, plan: AttentionPlan): Float32Array {
+  const { shape } = plan;
+  return runLinearAttention(
+    backend,
+    { op: plan.op, shape, v: plan.v, out: plan.out, causal: plan.causal, chunk: plan.chunk },
+    favorFeatures(backend, shape, plan.q, plan.k, plan.features),
+  );
+}
+
+/** Implicit attention scores: column sums of D⁻¹Q′K′ᵀ per batch item and head. */
+export function runAttentionScores(backend: WasmBackend, plan: AttentionScoresPlan): Float32Array {
+  return runScores(backend, { op: plan.op, shape: plan.shape, out: plan.out }, favorFeatures(backend, plan.shape, plan.q, plan.k, plan.features));
+}
+
+/**
+ * Streaming causal FAVOR+ attention. The projection is drawn once when the
+ * state is created (when none was given), so every step uses the same one.
+ */
+export class CausalState {
+  private readonly store: CausalStateStore;
+  private readonly plan: CausalStatePlan;
+
+  constructor(private readonly backend: WasmBackend, plan: CausalStatePlan) {
+    const { features } = plan;
+    const projection = features.draw === null ? features.projection : runProjection(backend, features.draw);
+    this.plan = { ...plan, features: { ...features, projection, draw: null } };
+    this.store = new CausalStateStore(plan.batch, plan.heads, features.query.outputs, plan.valueDim);
+  }
+
+  /** Tokens consumed since creation or the last reset. */
+  get position(): number {
+    return this.store.position;
+  }
+
+  /** Forgets every token; the next step starts a new sequence. */
+  reset(): void {
+    this.store.reset();
+  }
+
+  /** Feeds the next tokens and returns their outputs (see CausalStateSync.step). */
+  step(q: unknown, k: unknown, v: unknown, options?: unknown): Float32Array {
+    const step = planCausalStep(this.plan, q, k, v, options);
+    return this.store.step(
+      this.backend,
+      { op: "causalState.step", shape: step.shape, v: step.v, out: step.out, chunk: this.plan.chunk },
+      favorFeatures(this.backend, step.shape, step.q, step.k, this.plan.features),
+    );
+  }
 }

@@ -43,8 +43,13 @@ type DivideKernel = (rows: number, n: number, num: number, ldn: number, out: num
 type ScaleKernel = (n: number, x: number, scale: number) => void;
 type ReciprocalKernel = (n: number, x: number) => void;
 
-/** Rows per block of the bidirectional form and of attentionScores. */
-export const BLOCK_ROWS = 256;
+/**
+ * Rows per block of the bidirectional form and of attentionScores. The
+ * scratch is about 2·BLOCK_ROWS·(r + dv + dim) floats (1.5 MiB for r = 256,
+ * dv = dim = 64); larger blocks were not faster in bench/attention.mjs on
+ * the 2-core development machine, whose load made timings vary by ±40%.
+ */
+export const BLOCK_ROWS = 512;
 
 /**
  * Computes feature rows inside an op's scope. Positions are row indices of
@@ -128,12 +133,6 @@ export class LinearAttentionContext {
     this.products = scope.allocF32(causalRows * causalRows);
     this.queryPositions = scope.allocBytes(rows * 4);
     this.keyPositions = scope.allocBytes(rows * 4);
-  }
-
-  /** Bytes of scratch this context allocated, without the source's own. */
-  get scratchBytes(): number {
-    const { rows, r, dv } = this;
-    return 4 * (2 * rows * r + 2 * rows * (dv + 1) + 2 * rows);
   }
 
   /** Writes row indices into one of the position buffers. */
@@ -305,7 +304,8 @@ export function runLinearAttention(
   backend: WasmBackend, job: LinearAttentionJob, makeSource: (scope: Scope) => FeatureSource,
 ): Float32Array {
   const { shape } = job;
-  const { dv, length } = { dv: shape.valueDim, length: shape.length };
+  const dv = shape.valueDim;
+  const length = shape.length;
   return backend.withScope(job.op, (scope) => {
     const v = scope.copyIn(job.v);
     const out = scope.allocF32(job.out.length);
