@@ -34,3 +34,10 @@ export {
 export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";
 export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
 export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
+export { f32_getrf, f32_getrs } from "./linalg/lu";
+export {
+  f32_matrix_norm1, f32_sum_squares, f32_axpby, f32_fill, f32_sum_difference,
+  f32_skew_part, f32_symmetric_part, f32_add_identity, f32_copy_block,
+} from "./linalg/combine";
+export { f32_expm_pade_terms, f32_cayley_operands, f32_expm_frechet_block } from "./linalg/expm";
+export { f32_ode_euler_step, f32_ode_activation_adjoint } from "./ode/activation";

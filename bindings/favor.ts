@@ -49,6 +49,17 @@ import {
 } from "./api/attention.js";
 import { CausalState, runAttention, runAttentionScores, runSoftmaxAttention } from "./backends/wasm/ops/attention.js";
 import { runLogsumexp, runSoftmax } from "./backends/wasm/ops/softmax.js";
+import { planCayley, planExpm, type MatrixFunctionOptions } from "./api/matrix-functions.js";
+import { runCayley, runExpm } from "./backends/wasm/ops/matrix-functions.js";
+import {
+  planOdeBackward,
+  planOdeForward,
+  type OdeBackwardOptions,
+  type OdeBackwardResult,
+  type OdeForwardOptions,
+  type OdeForwardResult,
+} from "./api/ode.js";
+import { runOdeBackward, runOdeForward } from "./backends/wasm/ops/ode.js";
 import { runTranspose } from "./backends/wasm/ops/transpose.js";
 import { createAdaptiveState } from "./bilevel/adaptive.js";
 import { bilevelGradient, driveAsync, driveSync, type UniformSource } from "./bilevel/gradient.js";
@@ -183,6 +194,37 @@ export interface FavorSparsePattern {
   requiredDim(pattern: SparsePattern, options: SparsePatternRequiredDimOptions): Promise<SparsePatternRequiredDim>;
 }
 
+/** Functions of square matrices (docs/odetoode.md describes the methods and their float32 accuracy). */
+export interface FavorLinalgSync {
+  /** e^A for the n×n matrix a: scaling and squaring with a Padé approximant of degree 3, 5 or 7. */
+  expm(a: Float32Array, options: MatrixFunctionOptions): Float32Array;
+  /** (I − A/2)⁻¹·(I + A/2); raises a RangeError when I − A/2 is singular (never for skew-symmetric a). */
+  cayley(a: Float32Array, options: MatrixFunctionOptions): Float32Array;
+}
+
+/** The Promise-returning forms of `FavorLinalgSync`. */
+export interface FavorLinalg {
+  expm(a: Float32Array, options: MatrixFunctionOptions): Promise<Float32Array>;
+  cayley(a: Float32Array, options: MatrixFunctionOptions): Promise<Float32Array>;
+}
+
+/**
+ * ODEtoODE: the main flow x_{i+1} = x_i + h·f(W_i·x_i) with weights that
+ * move on the orthogonal group, W_{i+1} = W_i·Γ(h·b_i) (docs/odetoode.md).
+ */
+export interface FavorOdeToOdeSync {
+  /** Runs both flows for `steps` steps from x0 (batch×dim) and w0 (dim×dim). */
+  forward(x0: Float32Array, options: OdeForwardOptions): OdeForwardResult;
+  /** Gradients of a loss with ∂L/∂x_T = gradXT with respect to x0, w0 and params, with checkpointed memory. */
+  backward(x0: Float32Array, gradXT: Float32Array, options: OdeBackwardOptions): OdeBackwardResult;
+}
+
+/** The Promise-returning forms of `FavorOdeToOdeSync`. */
+export interface FavorOdeToOde {
+  forward(x0: Float32Array, options: OdeForwardOptions): Promise<OdeForwardResult>;
+  backward(x0: Float32Array, gradXT: Float32Array, options: OdeBackwardOptions): Promise<OdeBackwardResult>;
+}
+
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
@@ -257,6 +299,8 @@ export interface FavorSync {
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): SoftmaxAttentionGradients;
   slim: FavorSlimSync;
+  linalg: FavorLinalgSync;
+  odeToOde: FavorOdeToOdeSync;
 }
 
 /**
@@ -332,6 +376,8 @@ export interface Favor {
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): Promise<SoftmaxAttentionGradients>;
   readonly slim: FavorSlim;
+  readonly linalg: FavorLinalg;
+  readonly odeToOde: FavorOdeToOde;
 }
 
 /**
@@ -485,6 +531,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       adam: (parameters, options) => createAdam(requireParameters("slim.adam", parameters), planAdam(options)),
       sgd: (parameters, options) => createSgd(requireParameters("slim.sgd", parameters), planSgd(options)),
     },
+    linalg: {
+      expm: (a, options) => runExpm(backend, planExpm(a, options)),
+      cayley: (a, options) => runCayley(backend, planCayley(a, options)),
+    },
+    odeToOde: {
+      forward: (x0, options) => runOdeForward(backend, planOdeForward(x0, options)),
+      backward: (x0, gradXT, options) => runOdeBackward(backend, planOdeBackward(x0, gradXT, options)),
+    },
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -539,6 +593,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       createModel: promised((options: SlimModelOptions) => asyncModel(sync.slim.createModel(options))),
       adam: sync.slim.adam,
       sgd: sync.slim.sgd,
+    },
+    linalg: {
+      expm: promised(sync.linalg.expm),
+      cayley: promised(sync.linalg.cayley),
+    },
+    odeToOde: {
+      forward: promised(sync.odeToOde.forward),
+      backward: promised(sync.odeToOde.backward),
     },
   };
 }

@@ -59,3 +59,8 @@ export type { SlimLossAndGradients, SlimModel, SlimModelAsync } from "./slim/mod
 export type { SlimOptimizer } from "./slim/optimizers.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
 export type { LogLevel, LogSink } from "./log.js";
+export type { FavorLinalg, FavorLinalgSync, FavorOdeToOde, FavorOdeToOdeSync } from "./favor.js";
+export type { MatrixFunctionOptions } from "./api/matrix-functions.js";
+export type {
+  OdeActivation, OdeBackwardOptions, OdeBackwardResult, OdeForwardOptions, OdeForwardResult, OdeGenerator, OdeStepper,
+} from "./api/ode.js";

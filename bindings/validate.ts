@@ -123,3 +123,12 @@ export function requireNoOverlap(op: string, outName: string, out: Float32Array,
     throw new RangeError(`${op}: ${outName} overlaps ${inputName} in memory; pass a separate output array`);
   }
 }
+
+/** Requires every element of `array` to be finite, naming the first one that is not. */
+export function requireAllFinite(op: string, name: string, array: Float32Array): void {
+  for (let i = 0; i < array.length; i++) {
+    if (!Number.isFinite(array[i])) {
+      throw new RangeError(`${op}: ${name}[${i}] is ${array[i]}; every entry must be finite`);
+    }
+  }
+}
