@@ -346,6 +346,45 @@ for (const build of ALL_BUILDS) {
       }
     });
 
+    test("directional derivatives of the attention op match the gradient", async () => {
+      // The gradient must belong to favor.attention itself (same options,
+      // scaling and stabilizers). A central difference of the float32 op
+      // along a random direction u with step h = 1e-2 has truncation error
+      // O(h²) and float32 noise about 1e-6/h, both near 1e-5 of the terms
+      // Σ|∂_i·u_i| (measured: 2e-6 to 1e-5 on these inputs), so 1e-3 of
+      // that sum separates a matching gradient from a wrong one: a missing
+      // d^{-1/4} or a dropped term moves the derivative by a large fraction.
+      const favor = await favorFor(build);
+      for (const mode of MODES) {
+        for (const kernel of ["positive", "relu", "trig"]) {
+          const shape = { batch: 2, heads: 2, length: 45, dim: 4, valueDim: 3, layout: "blhd" };
+          if (mode.padded) shape.keyPaddingMask = paddingMask(2, 45, 8);
+          const data = inputs(shape, 170);
+          const options = { ...shape, causal: mode.causal, kernel, features: 8, seed: 6, chunk: 8 };
+          const grads = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, options);
+          const direction = { q: seededFloats(data.q.length, 171), k: seededFloats(data.k.length, 172), v: seededFloats(data.v.length, 173) };
+          const step = 1e-2;
+          const shifted = (sign) => {
+            const moved = {};
+            for (const name of ["q", "k", "v"]) moved[name] = data[name].map((x, i) => x + sign * step * direction[name][i]);
+            const out = favor.sync.attention(moved.q, moved.k, moved.v, options);
+            return out.reduce((sum, value, i) => sum + value * data.gradOut[i], 0);
+          };
+          const difference = (shifted(1) - shifted(-1)) / (2 * step);
+          let predicted = 0;
+          let size = 0;
+          for (const name of ["q", "k", "v"]) {
+            grads[`d${name}`].forEach((g, i) => {
+              predicted += g * direction[name][i];
+              size += Math.abs(g * direction[name][i]);
+            });
+          }
+          assert.ok(Math.abs(difference - predicted) <= 1e-3 * size,
+            `${kernel} ${mode.name}: central difference ${difference}, gradient ${predicted}, terms ${size}`);
+        }
+      }
+    });
+
     test("inputs come back unchanged and the Promise form agrees", async () => {
       const favor = await favorFor(build);
       const shape = { batch: 1, heads: 2, length: 20, dim: 4, layout: "blhd" };

@@ -38,13 +38,8 @@
 // 1 in magnitude; R is rescaled by exp(σ_c − σ_{c+1}) between chunks. The
 // shifts are constants for differentiation: out does not depend on them.
 
-import { headRows, type AttentionShape } from "../../../api/attention.js";
-import type {
-  AttentionBackwardPlan,
-  AttentionGradients,
-  BackwardFeatureSettings,
-  StatePrecision,
-} from "../../../api/backward.js";
+import { headRows, type AttentionShape, type FeatureSettings } from "../../../api/attention.js";
+import type { AttentionBackwardPlan, AttentionGradients, StatePrecision } from "../../../api/backward.js";
 import { EXPONENTIAL_KINDS, FEATURE_KINDS, type FeatureMap } from "../../../api/features.js";
 import type { Scope, WasmBackend } from "../backend.js";
 import { writeFeatures } from "./features.js";
@@ -683,7 +678,7 @@ export function bidirectionalHeadBackward(
 }
 
 /** Puts the projection into the scope (given or drawn); returns its pointer, or 0 without one. */
-export function residentProjection(backend: WasmBackend, scope: Scope, features: BackwardFeatureSettings): number {
+export function residentProjection(backend: WasmBackend, scope: Scope, features: FeatureSettings): number {
   if (features.projection !== null) return scope.copyIn(features.projection);
   if (features.draw !== null) {
     const ptr = scope.allocF32(features.draw.features * features.draw.dim);
