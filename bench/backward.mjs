@@ -29,10 +29,10 @@
 // of docs/BENCHMARKS.md unless --no-write or --quick is given.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const thisFile = fileURLToPath(import.meta.url);
@@ -150,8 +150,29 @@ async function favorChild(kind, length) {
   };
 }
 
+/**
+ * Returns the path of a bundled copy of tfjs-core's gradient registrations.
+ * The Node build of tfjs-core registers no gradients (the full tfjs package
+ * imports dist/register_all_gradients.js for that), and that ES module uses
+ * extensionless imports, which Node does not resolve, so esbuild bundles it
+ * into a temporary file. The registrations land in tfjs's global registry,
+ * which every copy of tfjs-core shares.
+ */
+async function bundleGradients() {
+  const { build } = await import("esbuild");
+  const directory = mkdtempSync(join(os.tmpdir(), "favor-bench-"));
+  const outfile = join(directory, "register-gradients.mjs");
+  await build({
+    entryPoints: [join(root, "node_modules", "@tensorflow", "tfjs-core", "dist", "register_all_gradients.js")],
+    bundle: true, format: "esm", platform: "node", outfile, logLevel: "error",
+  });
+  process.on("exit", () => rmSync(directory, { recursive: true, force: true }));
+  return pathToFileURL(outfile).href;
+}
+
 async function tfjsChild(length) {
   const tf = await import("@tensorflow/tfjs-core");
+  await import(await bundleGradients());
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   wasm.setThreadsCount(1);
   await tf.setBackend("wasm");
