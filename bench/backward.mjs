@@ -27,6 +27,11 @@
 // Times are medians of up to 3 calls after one warm-up call (one call, no
 // warm-up, when the first takes over 5 s). The suite replaces its section
 // of docs/BENCHMARKS.md unless --no-write or --quick is given.
+//
+// `--start-states` instead compares the start-state options (compensated
+// or float32 state, subtraction or checkpoints) on 100,000 positions whose
+// key features span 1e-6 … 1e3: accuracy against the float64 reference,
+// time and working memory (see startStates; docs/backward.md quotes it).
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -137,11 +142,15 @@ async function favorChild(kind, length) {
   }
   const projection = favor.sync.projection({ features: FEATURES, dim: DIM, seed: 7 });
   const options = { ...shape, kernel: "positive", features: FEATURES, projection, chunk: CHUNK };
+  const { backendOf } = await import("../dist/internal.js");
+  // The blocked GEMM exports its tile sizes; the reference loop does not.
+  const gemm = backendOf(favor).exports.f32_gemm_MR === undefined ? "the reference loop" : "the blocked SIMD kernel";
   const forwardTimes = time(() => favor.sync.attention(q, k, v, options));
   peakBytes();
   const backwardTimes = time(() => favor.sync.attentionBackward(q, k, v, gradOut, options));
   return {
     build: favor.info.build,
+    gemm,
     forwardMs: median(forwardTimes),
     backwardMs: median(backwardTimes),
     calls: backwardTimes.length,
@@ -274,6 +283,7 @@ function renderReport({ lengths, results, stopped }, machine) {
     ].join(" | ");
   });
   const build = measured.length ? results[measured[0]].favor.build : "unknown";
+  const gemm = measured.length ? results[measured[0]].favor.gemm : "unknown";
   const tfjs = lengths.map((l) => results[l].tfjs).find((r) => r && !r.error);
   const flat = measured.filter((l) => l >= 4096);
   let summary = "";
@@ -289,7 +299,8 @@ function renderReport({ lengths, results, stopped }, machine) {
   }
   return [
     `Run on ${machine.date} with Node ${machine.node} (V8 ${machine.v8}) on ${machine.cpu}, ${machine.cores} logical cores, one used; ` +
-      `load average ${machine.load} when the run started (other processes shared the cores). favor-wasm build: ${build}.`,
+      `load average ${machine.load} when the run started (other processes shared the cores). favor-wasm build: ${build}; ` +
+      `f32_gemm: ${gemm}.`,
     "",
     `Causal attention, one head, dim ${DIM}, batch 1. FAVOR+: kernel "positive", ${FEATURES} features, orthogonal projection, ` +
       `chunk ${CHUNK}, default start states (compensated subtraction). Exact (ours): softmaxAttentionBackward. ` +
@@ -333,16 +344,72 @@ function writeDoc(section) {
 }
 
 function parseOptions(args) {
-  const known = new Set(["--quick", "--no-write"]);
+  const known = new Set(["--quick", "--no-write", "--start-states"]);
   for (const arg of args) {
-    if (!known.has(arg)) throw new RangeError(`bench backward: unknown option ${arg}; known options are --quick and --no-write`);
+    if (!known.has(arg)) {
+      throw new RangeError(`bench backward: unknown option ${arg}; known options are --quick, --no-write and --start-states`);
+    }
   }
   const quick = args.includes("--quick");
   return { quick, write: !quick && !args.includes("--no-write"), lengths: quick ? QUICK_LENGTHS : LENGTHS };
 }
 
+/** The start-state options compared by startStates. */
+const START_STATE_OPTIONS = [
+  ["compensated subtraction (default)", {}],
+  ["float32 subtraction", { statePrecision: "float32" }],
+  ["float32, checkpoint every 16 chunks", { statePrecision: "float32", stateCheckpoints: 16 }],
+  ["compensated, checkpoint every 16 chunks", { stateCheckpoints: 16 }],
+];
+
+/**
+ * Measures the start-state options of attentionBackward on the
+ * startStateCase inputs of tests/reference/backward.js (L = 100,000, key
+ * features from 1e-6 to 1e3): the worst error in units of u·M against
+ * the float64 reference, the time of one call and the working memory.
+ * Prints a Markdown table (docs/backward.md quotes it).
+ */
+export async function startStates(options = {}) {
+  const { startStateCase, worstErrorRatio } = await import("../tests/reference/backward.js");
+  const { createFavor } = await import("../dist/index.js");
+  const log = options.log ?? ((line) => console.log(line));
+  const length = options.length ?? 100000;
+  const favor = await createFavor();
+  const peakBytes = await trackScopes(favor);
+  const lines = [
+    `L = ${length}, chunk ${CHUNK}, dim 4, valueDim 2, ${favor.info.build} build; error: the largest |gradient − float64 gradient| ` +
+      "over dq, dk, dv in units of u·M (M: the same gradient summed in magnitudes); time: median of 3 calls.",
+    "",
+    "| keys | start states | worst error (u·M) | time | working memory (KiB) |",
+    "|---|---|---:|---:|---:|",
+  ];
+  for (const kernel of ["relu", "exp"]) {
+    const c = startStateCase(kernel, { length, chunk: CHUNK });
+    const tensorBytes = 4 * (2 * (c.q.length + c.k.length + c.v.length) + c.gradOut.length);
+    for (const [label, extra] of START_STATE_OPTIONS) {
+      let got;
+      peakBytes();
+      const times = [0, 1, 2].map(() => {
+        const start = performance.now();
+        got = favor.sync.attentionBackward(c.q, c.k, c.v, c.gradOut, { ...c.options, ...extra });
+        return performance.now() - start;
+      });
+      const working = (peakBytes() - tensorBytes) / 1024;
+      const ratio = worstErrorRatio(got, c);
+      const row = `| ${kernel} | ${label} | ${ratio < 1e4 ? ratio.toFixed(1) : ratio.toExponential(1)} | ${fmtMs(median(times))} | ${working.toFixed(0)} |`;
+      lines.push(row);
+      log(`backward start states: ${row}`);
+    }
+  }
+  return lines.join("\n");
+}
+
 /** Runs the suite from the command line; see the file header. */
 export default async function backward(args) {
+  if (args.includes("--start-states")) {
+    console.log(`\n${await startStates()}\n`);
+    return;
+  }
   const options = parseOptions(args);
   const machine = {
     date: new Date().toISOString().slice(0, 10),

@@ -16,6 +16,7 @@
 
 import { extractHead, fullShape, storeHead } from "./attention.js";
 import { mapShape } from "./features.js";
+import { seededFloats } from "../helpers/numeric.js";
 
 /** Unit roundoff of float32. */
 export const U = 2 ** -24;
@@ -488,4 +489,79 @@ export function centralDifference(fn, x, index, step) {
   const minus = fn();
   x[index] = saved;
   return (plus - minus) / (2 * step);
+}
+
+/**
+ * A causal case whose key features grow from about 1e-6 to 1e3 along the
+ * sequence, the input on which rebuilding start states by float32
+ * subtraction fails. kernel "relu" (8 projections): relu features scale
+ * with the key (φ(a·k) = a·φ(k)), so k_j is a seeded vector times
+ * 10^(−6 + 9.5j/(L−1)); kernel "exp" without a projection has
+ * φ_l = exp(x̃_l), so x̃_j is ln(10)·(−6 + 9j/(L−1)) plus small noise.
+ * Returns the inputs and options of attentionBackward (dim 4, valueDim 2),
+ * the float64 gradients `ref` and their magnitudes `size`
+ * (causalBackwardLinear64 with every prefix state in float64), `chain`
+ * (the rounding count of the default path's bound: chunk + L/chunk + r +
+ * dim + dv + 16), and the smallest and largest row maximum of the key
+ * features.
+ */
+export function startStateCase(kernel, { length, chunk }) {
+  const dim = 4, valueDim = 2;
+  const q = seededFloats(length * dim, 1);
+  const k = seededFloats(length * dim, 2);
+  const v = seededFloats(length * valueDim, 3);
+  const gradOut = seededFloats(length * valueDim, 4);
+  const features = kernel === "relu" ? 8 : 0;
+  const projection = features > 0 ? seededFloats(features * dim, 7, 1.5) : undefined;
+  const scale = dim ** -0.25;
+  for (let j = 0; j < length; j++) {
+    const exponent = -6 + 9 * j / (length - 1);
+    for (let c = 0; c < dim; c++) {
+      const index = j * dim + c;
+      k[index] = kernel === "relu" ? k[index] * 10 ** (exponent + 0.5 * j / (length - 1)) : (0.3 * k[index] + Math.LN10 * exponent) / scale;
+    }
+  }
+  const map = { kind: kernel, dim, projection: projection ? Float64Array.from(projection) : null };
+  const r = features > 0 ? features : dim;
+  const qs = Float64Array.from(q, (x) => x * scale);
+  const ks = Float64Array.from(k, (x) => x * scale);
+  const qf = new Float64Array(length * r);
+  const kf = new Float64Array(length * r);
+  let smallest = Infinity, largest = 0;
+  for (let i = 0; i < length; i++) {
+    qf.set(featureMap64(qs.subarray(i * dim, (i + 1) * dim), map), i * r);
+    const row = featureMap64(ks.subarray(i * dim, (i + 1) * dim), map);
+    kf.set(row, i * r);
+    const top = Math.max(...row);
+    if (top > 0) {
+      smallest = Math.min(smallest, top);
+      largest = Math.max(largest, top);
+    }
+  }
+  const shapeInfo = { length, r, valueDim };
+  const exact = causalBackwardLinear64(qf, kf, Float64Array.from(v), Float64Array.from(gradOut), shapeInfo);
+  const sizes = causalBackwardLinear64(qf, kf, Float64Array.from(v), Float64Array.from(gradOut), shapeInfo, { absolute: true });
+  const ref = { dq: new Float64Array(length * dim), dk: new Float64Array(length * dim), dv: exact.dv };
+  const size = { dq: new Float64Array(length * dim), dk: new Float64Array(length * dim), dv: sizes.dv };
+  for (let i = 0; i < length; i++) {
+    const rows = [[qs, exact.dqf, ref.dq, false], [ks, exact.dkf, ref.dk, false], [qs, sizes.dqf, size.dq, true], [ks, sizes.dkf, size.dk, true]];
+    for (const [x, dfeat, target, absolute] of rows) {
+      const dx = featureVjp64(x.subarray(i * dim, (i + 1) * dim), dfeat.subarray(i * r, (i + 1) * r), map, null, absolute);
+      for (let c = 0; c < dim; c++) target[i * dim + c] = dx[c] * scale;
+    }
+  }
+  const options = { batch: 1, heads: 1, length, dim, valueDim, layout: "bhld", causal: true, kernel, features, projection, chunk };
+  const chain = chunk + length / chunk + r + dim + valueDim + 16;
+  return { q, k, v, gradOut, options, ref, size, chain, smallest, largest };
+}
+
+/** Returns the largest |got − ref|/(u·M) over dq, dk and dv of a startStateCase. */
+export function worstErrorRatio(got, c) {
+  let worst = 0;
+  for (const name of ["dq", "dk", "dv"]) {
+    for (let i = 0; i < c.ref[name].length; i++) {
+      worst = Math.max(worst, Math.abs(got[name][i] - c.ref[name][i]) / (U * c.size[name][i] + 1e-300));
+    }
+  }
+  return worst;
 }
