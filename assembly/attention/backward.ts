@@ -5,12 +5,14 @@
 //   f32_attention_causal_mask      zero the entries a causal query cannot see
 //   f32_attention_scatter_rows     write (or add) block rows back to a tensor
 //   f32_rows_add_scaled            y_i += c_i·x_i
-//   f64_state_accumulate, f64_state_read, f64_max_abs, f32_max_abs
+//   f64_state_accumulate, f64_state_read, f64_state_scale, f64_max_abs
 //                                  the compensated (double-double) running state
+//   f32_max_abs, f32_axpy, f32_scale_copy
+//                                  the float32 running state and buffer copies
 //
 // Layout: row-major, sizes and leading dimensions in elements, pointers in
-// bytes. Row positions are i32 arrays. No kernel allocates; outputs may not
-// overlap inputs unless a contract says so.
+// bytes. Row positions are i32 arrays. No kernel allocates. Outputs may not
+// overlap inputs unless a kernel's contract allows it.
 
 import { expF32 } from "../math/exp";
 import { DENOMINATOR_FLOOR } from "./rows";
@@ -110,9 +112,9 @@ export function f32_features_backward(
 }
 
 /**
- * Gradient of out = num/den w.r.t. the row [num den]. Each num row holds n
- * numerator values followed by the denominator; g holds the n output
- * gradients. Writes out[i] = [g/den, −(g·(num/den))/den] (n + 1 values).
+ * Writes the gradient of out = num/den w.r.t. the row [num den]. Each num
+ * row contains n numerator values followed by the denominator, and g the n
+ * output gradients. Writes out[i] = [g/den, −(g·(num/den))/den] (n + 1 values).
  * A row whose denominator is not above DENOMINATOR_FLOOR gave an output of
  * zeros in the forward pass (f32_attention_divide_rows), a constant, so its
  * gradient row is zero. A NaN denominator is passed through as NaN.

@@ -25,7 +25,7 @@ import {
   requireOptions,
 } from "../validate.js";
 
-/** How the backward pass keeps the running causal state: see StatePrecision in docs/backward.md. */
+/** Precisions of the running causal state (docs/backward.md, "Start states"). */
 export const STATE_PRECISIONS = ["compensated", "float32"] as const;
 export type StatePrecision = (typeof STATE_PRECISIONS)[number];
 
@@ -42,8 +42,8 @@ export interface AttentionBackwardOptions extends AttentionOptions {
   stateCheckpoints?: number;
   /**
    * Causal only. "compensated" (default) accumulates the running state as
-   * float64 pairs (about 106 bits), so subtraction gives back the start
-   * state; "float32" keeps a float32 state, as the forward op does.
+   * float64 pairs (about 106 bits), so that subtraction gives back the
+   * start state. "float32" keeps a float32 state, as the forward op does.
    */
   statePrecision?: StatePrecision;
 }

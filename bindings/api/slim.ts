@@ -59,7 +59,7 @@ export interface SlimModelConfig {
   key: FeatureMap;
 }
 
-/** How a parameter tensor starts: Gaussian with a standard deviation, or a constant. */
+/** Specification of a parameter tensor: its name, shape and initial values (Gaussian with a standard deviation, or a constant). */
 export interface ParameterSpec {
   name: string;
   rows: number;

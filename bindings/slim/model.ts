@@ -13,7 +13,7 @@
 // SLiM", NeurIPS 2021):
 //   forward: every slice runs through all layers with each layer's and
 //            head's attention state B (Σ φ(k)[v 1]ᵀ) carried from the
-//            previous slice; only the loss and the final states are kept.
+//            previous slice. Only the loss and the final states are kept.
 //   backward: slices in reverse. For slice n, layer by layer from the
 //            bottom, the slice's keys and values are recomputed from the
 //            layer input, their chunk products are subtracted from B to
@@ -96,7 +96,12 @@ interface Workspace {
   chunksPerSlice: number;
   /** First input position of the slice being recomputed. */
   sliceStart: number;
-  memory: Float32Array;
+  /**
+   * Returns a float32 view of all of WASM memory. f32_gemm may grow memory
+   * inside a call (it allocates its packing buffers), which detaches older
+   * views, so take a new one after every kernel call.
+   */
+  memory: () => Float32Array;
 }
 
 /** A causal Performer language model trained slice by slice; see the file header. */
@@ -177,7 +182,7 @@ export class SlimModel {
     });
   }
 
-  /** The loss and its gradient w.r.t. every parameter, with activation memory proportional to the slice. */
+  /** Returns the loss and its gradient w.r.t. every parameter, with activation memory proportional to the slice. */
   lossAndGradients(tokens: ArrayLike<number>, options?: { slice?: number }): SlimLossAndGradients {
     const op = "slim.lossAndGradients";
     const ids = requireTokens(op, tokens, this.config.vocab);
@@ -256,12 +261,12 @@ export class SlimModel {
       blockShifts: new Float64Array(savedCount),
       chunksPerSlice,
       sliceStart: 0,
-      memory: new Float32Array(0),
+      memory: () => new Float32Array(backend.exports.memory.buffer),
     };
-    w.memory = new Float32Array(backend.exports.memory.buffer);
     for (const state of states) state.reset();
-    if (grads !== null) for (const [name, ptr] of grads) w.memory.fill(0, ptr / 4, ptr / 4 + this.size(name));
-    for (const ptr of stateGrads) if (ptr !== 0) w.memory.fill(0, ptr / 4, ptr / 4 + stateSize);
+    const m = w.memory();
+    if (grads !== null) for (const [name, ptr] of grads) m.fill(0, ptr / 4, ptr / 4 + this.size(name));
+    for (const ptr of stateGrads) if (ptr !== 0) m.fill(0, ptr / 4, ptr / 4 + stateSize);
     return w;
   }
 
@@ -296,14 +301,15 @@ export class SlimModel {
     const D = this.config.dModel;
     const embedding = this.param(w, "embedding") / 4;
     const x0 = w.x[0] / 4;
+    const m = w.memory();
     for (let t = 0; t < rows; t++) {
       const from = embedding + ids[start + t] * D;
-      w.memory.copyWithin(x0 + t * D, from, from + D);
+      m.copyWithin(x0 + t * D, from, from + D);
     }
   }
 
   /**
-   * One layer on the slice, from x[layer] to x[layer + 1]. The attention
+   * Runs one layer on the slice, from x[layer] to x[layer + 1]. The attention
    * either advances the states over the slice ("advance", forward pass) or
    * first rewinds them to the slice start and saves each chunk's start
    * state for the backward pass ("rewind").
@@ -324,14 +330,14 @@ export class SlimModel {
       else this.attentionRewind(w, h, layer, head, rows);
     }
     // xmid = x + o·Wo.
-    w.memory.copyWithin(b.xmid / 4, xin / 4, xin / 4 + rows * D);
+    w.memory().copyWithin(b.xmid / 4, xin / 4, xin / 4 + rows * D);
     k.product(rows, D, D, b.o, D, false, this.param(w, `${p}.attention.wo`), D, false, 1, b.xmid, D);
     const xout = w.x[layer + 1];
-    w.memory.copyWithin(xout / 4, b.xmid / 4, b.xmid / 4 + rows * D);
+    w.memory().copyWithin(xout / 4, b.xmid / 4, b.xmid / 4 + rows * D);
     if (F === 0) return;
     this.normForward(w, `${p}.norm2`, b.xmid, b.a2, b.mean2, b.rstd2, rows);
     k.product(rows, F, D, b.a2, D, false, this.param(w, `${p}.mlp.w1`), F, false, 0, b.hpre, F);
-    const m = w.memory;
+    let m = w.memory();
     const b1 = this.param(w, `${p}.mlp.b1`) / 4;
     for (let t = 0; t < rows; t++) {
       for (let c = 0; c < F; c++) {
@@ -343,10 +349,11 @@ export class SlimModel {
     }
     k.product(rows, D, F, b.hact, F, false, this.param(w, `${p}.mlp.w2`), D, false, 1, xout, D);
     const b2 = this.param(w, `${p}.mlp.b2`) / 4;
+    m = w.memory();
     for (let t = 0; t < rows; t++) for (let c = 0; c < D; c++) m[xout / 4 + t * D + c] += m[b2 + c];
   }
 
-  /** The tensors of head `head` of a layer's slice buffers (columns head·headDim … of each row). */
+  /** Returns the tensors of head `head` in a layer's slice buffers (columns head·headDim … of each row). */
   private headTensors(w: Workspace, layer: number, head: number): HeadTensors {
     const { dModel: D, headDim, heads, features } = this.config;
     const b = w.layers[layer];
@@ -369,7 +376,7 @@ export class SlimModel {
     return EXPONENTIAL_KINDS.includes(this.config.key.kind);
   }
 
-  /** The shift of a chunk: its own key shift or the state's size, whichever is larger (0 without exponents). */
+  /** Returns the shift of a chunk: its own key shift or the state's size, whichever is larger (0 without exponents). */
   private chunkShift(state: CompensatedState, blockShift: number): number {
     if (!this.exponential) return 0;
     const shift = Math.max(blockShift, state.logMagnitude());
@@ -471,8 +478,8 @@ export class SlimModel {
   private outputLoss(w: Workspace, ids: ArrayLike<number>, start: number, rows: number, predictions: number, gradient: boolean): number {
     const { dModel: D, vocab: V, layers } = this.config;
     this.normForward(w, "norm", w.x[layers], w.y, w.meanf, w.rstdf, rows);
-    const m = w.memory;
     this.kernels.product(rows, V, D, w.y, D, false, this.param(w, "output.weight"), V, false, 0, w.logits, V);
+    const m = w.memory();
     const bias = this.param(w, "output.bias") / 4;
     let total = 0;
     for (let t = 0; t < rows; t++) {
@@ -499,7 +506,6 @@ export class SlimModel {
   private backwardSlice(w: Workspace, ids: ArrayLike<number>, start: number, rows: number, predictions: number): void {
     const { dModel: D, vocab: V, mlp: F, layers, heads } = this.config;
     const k = this.kernels;
-    const m = w.memory;
     this.outputLoss(w, ids, start, rows, predictions, true);
     k.product(D, V, rows, w.y, D, true, w.logits, V, false, 1, this.grad(w, "output.weight"), V);
     this.columnSums(w, w.logits, rows, V, this.grad(w, "output.bias"));
@@ -509,12 +515,13 @@ export class SlimModel {
     for (let layer = layers - 1; layer >= 0; layer--) {
       const b = w.layers[layer];
       const p = `layers.${layer}`;
-      // dx holds the gradient w.r.t. x[layer + 1].
-      m.copyWithin(w.dxmid / 4, w.dx / 4, w.dx / 4 + rows * D);
+      // dx contains the gradient w.r.t. x[layer + 1].
+      w.memory().copyWithin(w.dxmid / 4, w.dx / 4, w.dx / 4 + rows * D);
       if (F > 0) {
         k.product(F, D, rows, b.hact, F, true, w.dx, D, false, 1, this.grad(w, `${p}.mlp.w2`), D);
         this.columnSums(w, w.dx, rows, D, this.grad(w, `${p}.mlp.b2`));
         k.product(rows, F, D, w.dx, D, false, this.param(w, `${p}.mlp.w2`), D, true, 0, w.dh, F);
+        const m = w.memory();
         for (let i = 0; i < rows * F; i++) {
           const value = m[b.hpre / 4 + i];
           const inner = GELU_C * (value + 0.044715 * value * value * value);
@@ -537,11 +544,12 @@ export class SlimModel {
       k.product(rows, D, D, w.dq, D, false, this.param(w, `${p}.attention.wq`), D, true, 0, w.da, D);
       k.product(rows, D, D, w.dk, D, false, this.param(w, `${p}.attention.wk`), D, true, 1, w.da, D);
       k.product(rows, D, D, w.dv, D, false, this.param(w, `${p}.attention.wv`), D, true, 1, w.da, D);
-      m.copyWithin(w.dx / 4, w.dxmid / 4, w.dxmid / 4 + rows * D);
+      w.memory().copyWithin(w.dx / 4, w.dxmid / 4, w.dxmid / 4 + rows * D);
       this.normBackward(w, `${p}.norm1`, w.x[layer], w.da, b.mean1, b.rstd1, rows, w.dx, true);
     }
 
     const embedding = this.grad(w, "embedding") / 4;
+    const m = w.memory();
     for (let t = 0; t < rows; t++) {
       const to = embedding + ids[start + t] * D;
       for (let c = 0; c < D; c++) m[to + c] += m[w.dx / 4 + t * D + c];
@@ -550,7 +558,7 @@ export class SlimModel {
 
   /** out (cols) += Σ over rows of a (rows×cols). */
   private columnSums(w: Workspace, a: number, rows: number, cols: number, out: number): void {
-    const m = w.memory;
+    const m = w.memory();
     for (let t = 0; t < rows; t++) for (let c = 0; c < cols; c++) m[out / 4 + c] += m[a / 4 + t * cols + c];
   }
 
@@ -560,7 +568,7 @@ export class SlimModel {
    */
   private normForward(w: Workspace, prefix: string, x: number, y: number, mean: number, rstd: number, rows: number): void {
     const D = this.config.dModel;
-    const m = w.memory;
+    const m = w.memory();
     if (!this.config.layerNorm) {
       m.copyWithin(y / 4, x / 4, x / 4 + rows * D);
       return;
@@ -590,7 +598,7 @@ export class SlimModel {
     w: Workspace, prefix: string, x: number, dy: number, mean: number, rstd: number, rows: number, dx: number, accumulate: boolean,
   ): void {
     const D = this.config.dModel;
-    const m = w.memory;
+    const m = w.memory();
     if (!this.config.layerNorm) {
       for (let i = 0; i < rows * D; i++) m[dx / 4 + i] = (accumulate ? m[dx / 4 + i] : 0) + m[dy / 4 + i];
       return;

@@ -472,7 +472,7 @@ function scatterInputGradient(s: BackwardScratch, rows: FeatureRows, positions: 
   s.kernels.scatter(count, positions, rows.xbar, rows.map.dim, rows.map.dim, rows.inputScale, dst, ldd, 0);
 }
 
-/** How a causal head obtains each chunk's start state. */
+/** The start-state source of a causal head: the running state and, with checkpoints, its snapshot pools. */
 export interface CausalStatePlan {
   state: RunningState;
   /** 0: subtraction; n >= 1: a checkpoint every n chunks. */
@@ -482,9 +482,9 @@ export interface CausalStatePlan {
 }
 
 /**
- * The backward pass of causal attention for one head: pass 1 recomputes the
- * forward sums chunk by chunk, then the chunks run in reverse with the
- * state gradient R (see the file header).
+ * Runs the backward pass of causal attention for one head. Pass 1
+ * recomputes the forward sums chunk by chunk, then the chunks run in
+ * reverse with the state gradient R (see the file header).
  */
 export function causalHeadBackward(
   s: BackwardScratch, h: HeadTensors, plan: CausalStatePlan, exponential: boolean,
@@ -554,10 +554,10 @@ export function causalHeadBackward(
 }
 
 /**
- * One chunk of causal attention, forward: with s.t0, s.key and s.u as for
- * causalChunkBackward, writes the outputs of query rows [start, start + rows)
- * to out (row stride ldo): (Q′T0 + P·U) divided row by row, with the
- * denominator guard of the forward op.
+ * Computes one chunk of causal attention, forward. s.t0, s.key and s.u are
+ * set as for causalChunkBackward. Writes the outputs of query rows
+ * [start, start + rows) to out (row stride ldo): (Q′T0 + P·U) divided row
+ * by row, with the denominator guard of the forward op.
  */
 export function causalChunkForward(
   s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number, out: number, ldo: number,
@@ -576,10 +576,11 @@ export function causalChunkForward(
 }
 
 /**
- * One chunk of the causal backward pass. On entry s.t0 holds the start
- * state, s.rg the gradient w.r.t. the state after the chunk, and (when
- * keys > 0) s.key / s.u the chunk's key features and [V 1] at the same
- * shift as s.t0. On exit s.rg holds the gradient w.r.t. the start state.
+ * Runs one chunk of the causal backward pass. On entry s.t0 contains the
+ * start state, s.rg the gradient w.r.t. the state after the chunk, and
+ * (when keys > 0) s.key / s.u the chunk's key features and [V 1] at the
+ * same shift as s.t0. On exit s.rg contains the gradient w.r.t. the start
+ * state.
  */
 export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
   const k = s.kernels;
@@ -622,7 +623,7 @@ export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: n
   }
 }
 
-/** The backward pass of bidirectional attention for one head, in blocks of s.rows rows. */
+/** Runs the backward pass of bidirectional attention for one head, in blocks of s.rows rows. */
 export function bidirectionalHeadBackward(
   s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array, length: number,
 ): void {

@@ -1,7 +1,8 @@
 // Runs validated softmaxAttentionBackward plans: the gradient of exact
 // attention softmax(scale·QKᵀ)V, streamed over tiles of TILE_QUERIES ×
-// TILE_KEYS scores so that memory is O(length·dim) (FlashAttention-style
-// recomputation; the formulas are in assembly/attention/softmax-backward.ts).
+// TILE_KEYS scores so that memory is O(length·dim). Like FlashAttention it
+// recomputes the scores instead of storing them; the formulas are in
+// assembly/attention/softmax-backward.ts.
 // Per head, with key tiles in the outer loop:
 //   pass A: S = scale·Q_b K_tᵀ and dP = G_b V_tᵀ per tile, folded into the
 //           per-query statistics, which become lse and D;
