@@ -41,3 +41,7 @@ export {
 } from "./linalg/combine";
 export { f32_expm_pade_terms, f32_cayley_operands, f32_expm_frechet_block } from "./linalg/expm";
 export { f32_ode_euler_step, f32_ode_activation_adjoint } from "./ode/activation";
+export { f32_householder_normalize, f32_householder_scatter_gradient } from "./householder/columns";
+export { f32_householder_p, f32_householder_mirror_upper, f32_householder_subtract, f32_householder_eye } from "./householder/triangle";
+export { f32_householder_product_sequential, f32_householder_apply_sequential } from "./householder/sequential";
+export { f32_householder_reflect_to_axes, f32_householder_haar_vectors } from "./householder/vectors";

@@ -101,6 +101,27 @@ import { planAdam, planSgd, planSlimModel, type AdamOptions, type SgdOptions, ty
 import { asyncModel, SlimModel, type SlimModelAsync } from "./slim/model.js";
 import { createAdam, createSgd, requireParameters, type SlimOptimizer } from "./slim/optimizers.js";
 import { runProjection } from "./backends/wasm/ops/projection.js";
+import {
+  planApply as planHouseholderApply,
+  planBackward as planHouseholderBackward,
+  planFromOrthogonal as planHouseholderFromOrthogonal,
+  planProduct as planHouseholderProduct,
+  planRandomOrthogonal as planHouseholderRandomOrthogonal,
+  planStiefel as planHouseholderStiefel,
+  type HouseholderApplyOptions,
+  type HouseholderBackwardOptions,
+  type HouseholderBackwardResult,
+  type HouseholderFromOrthogonalOptions,
+  type HouseholderProductOptions,
+  type HouseholderRandomOrthogonalOptions,
+  type HouseholderStiefelOptions,
+} from "./api/householder.js";
+import {
+  runHouseholderBackward,
+  runHouseholderForward,
+  runHouseholderFromOrthogonal,
+  runHouseholderRandomOrthogonal,
+} from "./backends/wasm/ops/householder.js";
 import { log } from "./log.js";
 import { describe, requireChoice } from "./validate.js";
 
@@ -225,6 +246,41 @@ export interface FavorOdeToOde {
   backward(x0: Float32Array, gradXT: Float32Array, options: OdeBackwardOptions): Promise<OdeBackwardResult>;
 }
 
+/**
+ * Orthogonal matrices as products of Householder reflections
+ * H(v) = I − 2·v·vᵀ/(vᵀv), with v an n×k row-major matrix holding one
+ * vector per column (any nonzero length). docs/householder.md gives the
+ * formulas and conventions.
+ */
+export interface FavorHouseholderSync {
+  /** Returns Q = H(v_0)·…·H(v_{k−1}) (n×n), by the CWY formula (default) or one reflection at a time. */
+  product(v: Float32Array, options: HouseholderProductOptions): Float32Array;
+  /** Returns the T-CWY matrix Ω = H(v_0)·…·H(v_{k−1})·I_{n×k} (n×k, ΩᵀΩ = I) in O(n·k²). */
+  stiefel(v: Float32Array, options: HouseholderStiefelOptions): Float32Array;
+  /** Returns Q·x or Qᵀ·x (n×cols) without forming Q. */
+  apply(v: Float32Array, x: Float32Array, options: HouseholderApplyOptions): Float32Array;
+  /** Returns ∂L/∂v (and ∂L/∂x for mode "apply") from the gradient of L with respect to the op's output. */
+  backward(v: Float32Array, gradOutput: Float32Array, options: HouseholderBackwardOptions): HouseholderBackwardResult;
+  /**
+   * Returns unit vectors v (n×k, zero above the diagonal) with stiefel(v) = q
+   * for q with orthonormal columns; for k = n, product(v) = q, which needs
+   * det q = (−1)^n and raises a RangeError naming the determinant otherwise.
+   */
+  fromOrthogonal(q: Float32Array, options: HouseholderFromOrthogonalOptions): Float32Array;
+  /** Returns a seeded n×n orthogonal matrix, Haar-distributed on {Q: det Q = (−1)^n}. */
+  randomOrthogonal(options: HouseholderRandomOrthogonalOptions): Float32Array;
+}
+
+/** The Promise-returning forms of `FavorHouseholderSync`. */
+export interface FavorHouseholder {
+  product(v: Float32Array, options: HouseholderProductOptions): Promise<Float32Array>;
+  stiefel(v: Float32Array, options: HouseholderStiefelOptions): Promise<Float32Array>;
+  apply(v: Float32Array, x: Float32Array, options: HouseholderApplyOptions): Promise<Float32Array>;
+  backward(v: Float32Array, gradOutput: Float32Array, options: HouseholderBackwardOptions): Promise<HouseholderBackwardResult>;
+  fromOrthogonal(q: Float32Array, options: HouseholderFromOrthogonalOptions): Promise<Float32Array>;
+  randomOrthogonal(options: HouseholderRandomOrthogonalOptions): Promise<Float32Array>;
+}
+
 /** The synchronous ops, for hot loops on the WASM backend. */
 export interface FavorSync {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
@@ -272,9 +328,10 @@ export interface FavorSync {
   bilevel: FavorBilevelSync;
   sparsePattern: FavorSparsePatternSync;
   /**
-   * Draws a seeded features×dim random projection ("orthogonal" or "iid"
-   * rows, "chi" or "sqrt-d" norms); the same options give the same bits on
-   * every build. docs/features.md describes the layout.
+   * Draws a seeded features×dim random projection ("orthogonal",
+   * "orthogonal-cwy" or "iid" rows, "chi" or "sqrt-d" norms); the same options
+   * give the same bits on every build, except "orthogonal-cwy", whose GEMMs
+   * round differently in the relaxed build. docs/features.md describes the layout.
    */
   projection(options: ProjectionOptions): Float32Array;
   /** Creates a policy that holds the current projection and redraws it every `redrawEvery` training steps. */
@@ -301,6 +358,7 @@ export interface FavorSync {
   slim: FavorSlimSync;
   linalg: FavorLinalgSync;
   odeToOde: FavorOdeToOdeSync;
+  householder: FavorHouseholderSync;
 }
 
 /**
@@ -378,6 +436,7 @@ export interface Favor {
   readonly slim: FavorSlim;
   readonly linalg: FavorLinalg;
   readonly odeToOde: FavorOdeToOde;
+  readonly householder: FavorHouseholder;
 }
 
 /**
@@ -539,6 +598,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       forward: (x0, options) => runOdeForward(backend, planOdeForward(x0, options)),
       backward: (x0, gradXT, options) => runOdeBackward(backend, planOdeBackward(x0, gradXT, options)),
     },
+    householder: {
+      product: (v, options) => runHouseholderForward(backend, planHouseholderProduct(v, options)),
+      stiefel: (v, options) => runHouseholderForward(backend, planHouseholderStiefel(v, options)),
+      apply: (v, x, options) => runHouseholderForward(backend, planHouseholderApply(v, x, options)),
+      backward: (v, gradOutput, options) => runHouseholderBackward(backend, planHouseholderBackward(v, gradOutput, options)),
+      fromOrthogonal: (q, options) => runHouseholderFromOrthogonal(backend, planHouseholderFromOrthogonal(q, options)),
+      randomOrthogonal: (options) => runHouseholderRandomOrthogonal(backend, planHouseholderRandomOrthogonal(options)),
+    },
   };
   attachBackend(sync, backend);
   const info: FavorInfo = {
@@ -601,6 +668,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     odeToOde: {
       forward: promised(sync.odeToOde.forward),
       backward: promised(sync.odeToOde.backward),
+    },
+    householder: {
+      product: promised(sync.householder.product),
+      stiefel: promised(sync.householder.stiefel),
+      apply: promised(sync.householder.apply),
+      backward: promised(sync.householder.backward),
+      fromOrthogonal: promised(sync.householder.fromOrthogonal),
+      randomOrthogonal: promised(sync.householder.randomOrthogonal),
     },
   };
 }

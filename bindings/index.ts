@@ -48,6 +48,18 @@ export type { FeaturesAsyncFunction, FeaturesFunction } from "./favor.js";
 export type { FeatureKind, FeatureRole, FeaturesOptions, FeaturesWithStabilizer } from "./api/features.js";
 export type { ProjectionKind, ProjectionNorms, ProjectionOptions } from "./api/projection.js";
 export type { RedrawPolicy, RedrawPolicyOptions, RedrawPolicyState } from "./api/redraw.js";
+export type { FavorHouseholder, FavorHouseholderSync } from "./favor.js";
+export type {
+  HouseholderApplyOptions,
+  HouseholderBackwardMode,
+  HouseholderBackwardOptions,
+  HouseholderBackwardResult,
+  HouseholderFromOrthogonalOptions,
+  HouseholderMethod,
+  HouseholderProductOptions,
+  HouseholderRandomOrthogonalOptions,
+  HouseholderStiefelOptions,
+} from "./api/householder.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export type {

@@ -315,6 +315,9 @@ export interface AttentionScoresPlan {
 export function planAttentionScores(q: unknown, k: unknown, options: unknown): AttentionScoresPlan {
   const op = "attentionScores";
   const opts = requireOptions<AttentionScoresOptions>(op, options);
+  if ((opts as { causal?: unknown }).causal === true) {
+    throw new RangeError(`${op}: causal is true, but scores are column sums of bidirectional attention; omit causal`);
+  }
   const shape = planShape(op, opts);
   const features = planFeatureSettings(op, opts, shape.heads, shape.dim);
   const arrayQ = requireTensor(op, "q", q, shape, shape.length, "length", shape.dim, "dim");

@@ -6,6 +6,10 @@
 // the seed's normal stream from offset t·2^32, so successive draws never
 // share a number. Within a draw:
 //   - "iid": row i is draws i·dim … (i+1)·dim − 1.
+//   - "orthogonal-cwy": block b reads dim² draws from b·dim² to build the
+//     Householder vectors of one Haar matrix (householder.randomOrthogonal's
+//     layout), and the chi vectors of all rows, dim draws per row, start at
+//     2^31 within the slot.
 //   - "orthogonal": block b (rows b·dim … b·dim + dim − 1) starts at draw
 //     b·2·dim². Its row j reads 2·dim draws from b·2·dim² + 2·j·dim: the
 //     first dim are column j of the block's Gaussian matrix G, the next dim
@@ -29,12 +33,15 @@ import {
  * Row construction. "iid": independent Gaussian rows. "orthogonal": rows
  * in blocks of dim orthonormal directions from the QR factorization of a
  * Gaussian matrix, each block exactly Haar-distributed and independent of
- * the others.
+ * the others. "orthogonal-cwy": the same block structure, but each block is
+ * a product of dim Householder reflections accumulated in compact WY form
+ * (householder.randomOrthogonal), Haar-distributed on the orthogonal
+ * matrices with determinant (−1)^dim.
  */
-export type ProjectionKind = "iid" | "orthogonal";
+export type ProjectionKind = "iid" | "orthogonal" | "orthogonal-cwy";
 
 /** Every supported kind; a new kind is added here and in the runner's table (ops/projection.ts). */
-export const PROJECTION_KINDS: readonly ProjectionKind[] = ["iid", "orthogonal"];
+export const PROJECTION_KINDS: readonly ProjectionKind[] = ["iid", "orthogonal", "orthogonal-cwy"];
 
 /**
  * Row norms. "chi": each row has the norm of a Gaussian vector in R^dim, so
@@ -96,6 +103,12 @@ export function requireDrawIndex(op: string, name: string, value: unknown): numb
 /** Float32 values of scratch memory the runner allocates besides the output. */
 export function projectionScratch(kind: ProjectionKind, features: number, dim: number): number {
   if (kind === "iid") return 0;
+  if (kind === "orthogonal-cwy") {
+    // The sampled blocks (features rounded up to whole blocks, times dim),
+    // sampleOrthogonalCwy's seven dim×dim and two dim-sized work buffers,
+    // and the chi vectors (features×dim).
+    return Math.ceil(features / dim) * dim * dim + 8 * dim * dim + 2 * dim + features * dim;
+  }
   const k = Math.min(features, dim);
   // Draws of one block (2·k·dim) and f32_orthonormal_rows's work (2·dim·k + dim + 2·k).
   return 4 * k * dim + dim + 2 * k;

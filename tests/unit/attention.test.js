@@ -392,5 +392,7 @@ describe("attention argument checks", () => {
       /^RangeError: causalState: chunk must be an integer >= 1, got -1$/);
     await assert.rejects(favor.attentionScores(f(24), f(24), { ...base, causal: undefined, kernel: "tanh" }),
       /^RangeError: attentionScores: kernel must be one of/);
+    assert.throws(() => favor.sync.attentionScores(f(24), f(24), { ...base, causal: true }),
+      /^RangeError: attentionScores: causal is true, but scores are column sums of bidirectional attention; omit causal$/);
   });
 });

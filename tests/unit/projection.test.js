@@ -249,7 +249,7 @@ describe("projection argument checks", () => {
     ["a fractional dim", [{ features: 2, dim: 2.5, seed: 1 }], RangeError, /^projection: dim must be an integer >= 1, got 2.5$/],
     ["a string dim", [{ features: 2, dim: "4", seed: 1 }], TypeError, /^projection: dim must be a number, got "4"$/],
     ["an unknown kind", [{ features: 2, dim: 4, seed: 1, kind: "gaussian" }], RangeError,
-      /^projection: kind must be one of "iid", "orthogonal", got "gaussian"$/],
+      /^projection: kind must be one of "iid", "orthogonal", "orthogonal-cwy", got "gaussian"$/],
     ["unknown norms", [{ features: 2, dim: 4, seed: 1, norms: "unit" }], RangeError,
       /^projection: norms must be one of "chi", "sqrt-d", got "unit"$/],
     ["a missing seed", [{ features: 2, dim: 4 }], TypeError, /^projection: seed is missing; pass a number/],

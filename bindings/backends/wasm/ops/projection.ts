@@ -5,6 +5,7 @@
 
 import type { ProjectionKind, ProjectionPlan } from "../../../api/projection.js";
 import type { Scope, WasmBackend } from "../backend.js";
+import { sampleOrthogonalCwy } from "./householder.js";
 
 type NormalKernel = (out: number, count: number, offsetLo: number, offsetHi: number, key0: number, key1: number) => void;
 type OrthonormalRowsKernel = (k: number, d: number, g: number, ldg: number, out: number, ldo: number, work: number) => void;
@@ -20,7 +21,7 @@ type RescaleRowsKernel = (k: number, d: number, w: number, ldw: number, chi: num
  */
 type BlockOrthonormalizer = (backend: WasmBackend, rows: number, dim: number, draws: number, out: number, work: number) => void;
 
-const BLOCK_ORTHONORMALIZERS: Record<Exclude<ProjectionKind, "iid">, BlockOrthonormalizer> = {
+const BLOCK_ORTHONORMALIZERS: Record<Exclude<ProjectionKind, "iid" | "orthogonal-cwy">, BlockOrthonormalizer> = {
   orthogonal: (backend, rows, dim, draws, out, work) => {
     backend.kernel<OrthonormalRowsKernel>("f32_orthonormal_rows")(rows, dim, draws, 2 * dim, out, dim, work);
   },
@@ -38,6 +39,23 @@ export function writeProjection(backend: WasmBackend, scope: Scope, plan: Projec
   if (plan.kind === "iid") {
     normal(out, features * dim, 0, draw, key0, key1);
     if (plan.norms === "sqrt-d") rescale(features, dim, out, dim, 0, 0);
+    return;
+  }
+
+  if (plan.kind === "orthogonal-cwy") {
+    // Whole Haar blocks from Householder products; their rows have unit norm
+    // and are rescaled like the other kinds. The GEMMs inside the product use
+    // relaxed multiply-add in the relaxed build, so this kind is reproducible
+    // bit for bit per build, not across builds.
+    const blocks = sampleOrthogonalCwy(backend, scope, dim, features, { key0, key1, offsetLo: 0, offsetHi: draw });
+    backend.f32(out, features * dim).set(backend.f32(blocks, features * dim));
+    if (plan.norms === "chi") {
+      const chi = scope.allocF32(features * dim);
+      normal(chi, features * dim, 2 ** 31, draw, key0, key1);
+      rescale(features, dim, out, dim, chi, dim);
+    } else {
+      rescale(features, dim, out, dim, 0, 0);
+    }
     return;
   }
 
