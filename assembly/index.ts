@@ -5,9 +5,10 @@
 export { alloc, free } from "./memory";
 export { isaName } from "./isa";
 export { f32_gemm_reference } from "./gemm/reference";
-// TODO: replace with the blocked SIMD GEMM; until then the fast entry point
-// runs the reference loop.
-export { f32_gemm_reference as f32_gemm } from "./gemm/reference";
+export { f32_gemm } from "./gemm/blocked";
+export { f32_peak_madd, f32_peak_madd_flops } from "./gemm/peak";
+// Block and tile sizes of the f32_gemm build, for tests that sweep around them.
+export { MR as f32_gemm_MR, NR as f32_gemm_NR, KC as f32_gemm_KC, MC as f32_gemm_MC, NC as f32_gemm_NC } from "./gemm/blocked";
 export { f32_random_uniform } from "./random/uniform";
 export { f32_random_normal } from "./random/normal";
 export { f32_geqrf, f32_orgqr } from "./linalg/qr";

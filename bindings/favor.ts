@@ -123,12 +123,27 @@ import {
   runHouseholderRandomOrthogonal,
 } from "./backends/wasm/ops/householder.js";
 import { log } from "./log.js";
-import { describe, requireChoice } from "./validate.js";
+import { describe, requireChoice, requireFinite, requireInteger } from "./validate.js";
+import type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/ops.js";
 
 /** Options of `createFavor`. */
 export interface CreateFavorOptions {
-  /** Compute backend. Only "wasm" exists so far. */
-  backend?: "wasm";
+  /**
+   * Compute backend. "wasm" (default) runs everything in WebAssembly;
+   * "webgpu" runs matmul on a WebGPU device and needs an adapter; "auto"
+   * uses WebGPU for large enough matmuls when an adapter exists.
+   * docs/webgpu.md lists which ops run where.
+   */
+  backend?: "auto" | "wasm" | "webgpu";
+  /** WebGPU settings, read when backend is "webgpu" or "auto". */
+  webgpu?: {
+    /** Replaces navigator.gpu, for runtimes without it (Node: `create([])` from the "webgpu" package). */
+    gpu?: unknown;
+    /** "auto" runs a matmul on the GPU when 2·m·n·k·batch is at least this (default 2^24). */
+    autoMinFlops?: number;
+    /** Lowers the storage binding limit (bytes) that GEMM tiling uses; meant for tests. */
+    maxBindingBytes?: number;
+  };
   /** WASM binary to run. "auto" picks the fastest one the engine validates. */
   build?: "auto" | WasmBuild;
   /**
@@ -141,7 +156,10 @@ export interface CreateFavorOptions {
 
 /** Backend and binary of a Favor instance. */
 export interface FavorInfo {
-  backend: "wasm";
+  /** "webgpu" when a WebGPU device is in use (backend "webgpu", or "auto" with an adapter). */
+  backend: "wasm" | "webgpu";
+  /** The WebGPU adapter, or null on WASM only. */
+  gpu: { vendor: string; architecture: string; device: string; description: string } | null;
   build: WasmBuild;
   /** Builds this engine can run, fastest first. */
   supportedBuilds: WasmBuild[];
@@ -397,7 +415,14 @@ export interface FeaturesAsyncFunction {
 export interface Favor {
   readonly info: FavorInfo;
   readonly sync: FavorSync;
-  matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Promise<Float32Array>;
+  /**
+   * With a WebGPU backend, a and b may also be GPU tensors, and
+   * `output: "tensor"` returns a GpuTensor (docs/webgpu.md).
+   */
+  matmul(a: Float32Array | GpuTensor, b: Float32Array | GpuTensor, options: MatmulOptions & { output: "tensor" }): Promise<GpuTensor>;
+  matmul(a: Float32Array | GpuTensor, b: Float32Array | GpuTensor, options: MatmulOptions & GpuMatmulOptions): Promise<Float32Array>;
+  /** GPU tensors and the device; null without a WebGPU backend. */
+  readonly gpu: FavorGpu | null;
   readonly random: FavorRandom;
   /** Promise form of `sync.qr`. */
   qr(a: Float32Array, options: QrOptions): Promise<QrResult>;
@@ -489,7 +514,7 @@ export async function createFavorWith(loader: WasmLoader, options: CreateFavorOp
   if (options === null || typeof options !== "object") {
     throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
   }
-  requireChoice(op, "backend", options.backend ?? "wasm", ["wasm"] as const);
+  const backendChoice = requireChoice(op, "backend", options.backend ?? "wasm", ["auto", "wasm", "webgpu"] as const);
   const requested = requireChoice(op, "build", options.build ?? "auto", ["auto", ...WASM_BUILDS] as const);
   const supported = supportedBuilds();
   let build: WasmBuild;
@@ -518,7 +543,36 @@ export async function createFavorWith(loader: WasmLoader, options: CreateFavorOp
     throw new RangeError(`${op}: the binary given for the "${build}" build was compiled as "${backend.build}"`);
   }
   log.debug(() => `loaded the ${build} WASM build on ${loader.runtime} (requested ${requested})`);
-  return makeFavor(backend, WASM_BUILDS.filter((b) => supported[b]));
+  const favor = makeFavor(backend, WASM_BUILDS.filter((b) => supported[b]));
+  return backendChoice === "wasm" ? favor : withWebGpu(favor, backend, backendChoice, options.webgpu ?? {});
+}
+
+/** Adds the WebGPU backend to a Favor instance; the module loads only here. */
+async function withWebGpu(
+  favor: Favor, backend: WasmBackend, choice: "auto" | "webgpu", options: NonNullable<CreateFavorOptions["webgpu"]>,
+): Promise<Favor> {
+  const op = "createFavor";
+  const minFlops = options.autoMinFlops === undefined ? undefined : requireFinite(op, "webgpu.autoMinFlops", options.autoMinFlops);
+  const maxBinding = options.maxBindingBytes === undefined ? undefined : requireInteger(op, "webgpu.maxBindingBytes", options.maxBindingBytes, 16);
+  const webgpu = await import("./backends/webgpu/ops.js");
+  const navigatorGpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+  const where = options.gpu !== undefined ? "webgpu.gpu" : "navigator.gpu";
+  let gpu: Awaited<ReturnType<typeof webgpu.openWebGpu>>;
+  try {
+    gpu = await webgpu.openWebGpu(options.gpu ?? navigatorGpu, where, maxBinding);
+  } catch (error) {
+    const message = (error as Error)?.message ?? String(error);
+    if (choice === "webgpu") throw new Error(`${op}: backend "webgpu" needs a WebGPU adapter, but ${message}`);
+    log.debug(() => `backend "auto": no WebGPU (${message}); every op runs on WASM`);
+    return favor;
+  }
+  log.debug(() => `backend "${choice}": WebGPU on ${gpu.describe()}`);
+  return {
+    ...favor,
+    info: { ...favor.info, backend: "webgpu", gpu: gpu.adapter, get memoryBytes() { return backend.memoryBytes; } },
+    matmul: webgpu.makeGpuMatmul(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["matmul"],
+    gpu: webgpu.makeGpuNamespace(gpu),
+  };
 }
 
 /** Builds the bilevel namespaces; the Bernoulli draws come from the backend's Philox generator. */
@@ -610,6 +664,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
   attachBackend(sync, backend);
   const info: FavorInfo = {
     backend: "wasm",
+    gpu: null,
     build: backend.build,
     supportedBuilds: supported,
     get memoryBytes() {
@@ -619,7 +674,8 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
   return {
     info,
     sync,
-    matmul: promised(sync.matmul),
+    matmul: promised(sync.matmul) as Favor["matmul"],
+    gpu: null,
     random: {
       uniform: promised(sync.random.uniform),
       normal: promised(sync.random.normal),

@@ -76,3 +76,4 @@ export type { MatrixFunctionOptions } from "./api/matrix-functions.js";
 export type {
   OdeActivation, OdeBackwardOptions, OdeBackwardResult, OdeForwardOptions, OdeForwardResult, OdeGenerator, OdeStepper,
 } from "./api/ode.js";
+export type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/ops.js";

@@ -8,7 +8,7 @@ import * as favorWasm from "favor-wasm";
 import relaxedUrl from "favor-wasm/wasm/relaxed.wasm";
 import scalarUrl from "favor-wasm/wasm/scalar.wasm";
 import simdUrl from "favor-wasm/wasm/simd.wasm";
-import { runCorpus } from "./runner.js";
+import { runCase, runCorpus } from "./runner.js";
 import { runSourceChecks, standardSources } from "./sources.js";
 
 async function fetchJson(path) {
@@ -35,7 +35,27 @@ globalThis.favorConformance = async () => {
   }).filter((source) => source.name !== "packaged"); // checked on the unbundled page
   const sourceSummary = await runSourceChecks(createFavor, sources);
   const probe = await createFavor({ wasm });
+
+  // The matmul cases on the WebGPU backend (SwiftShader under --enable-unsafe-webgpu).
+  // No adapter is a failure with the reason, never a skip.
+  const webgpu = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  try {
+    const gpuFavor = await createFavor({ wasm, backend: "webgpu" });
+    webgpu.adapter = gpuFavor.info.gpu;
+    for (const testCase of corpus.cases.filter((c) => c.op === "matmul")) {
+      const result = await runCase(gpuFavor, testCase, tolerances);
+      if (result.ok) webgpu.passed++;
+      else {
+        webgpu.failed++;
+        webgpu.failures.push({ id: testCase.id, build: "webgpu", message: result.message });
+      }
+    }
+  } catch (error) {
+    webgpu.failed++;
+    webgpu.failures.push({ id: "webgpu backend", build: "webgpu", message: error?.message ?? String(error) });
+  }
   return {
+    webgpu,
     corpus: corpusSummary,
     sources: sourceSummary,
     exports: Object.keys(favorWasm).sort(),

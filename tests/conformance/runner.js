@@ -29,6 +29,8 @@ export function checkCorpus(corpus, tolerances) {
 
 /** Returns the backend key of the tolerance table for a Favor instance, for example "wasm-simd". */
 export function backendKey(favor) {
+  // A WebGPU instance has one row: its GPU ops share a contract whatever WASM build runs the rest.
+  if (favor.info.backend === "webgpu") return "webgpu";
   return `${favor.info.backend}-${favor.info.build}`;
 }
 

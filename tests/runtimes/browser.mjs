@@ -23,6 +23,8 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
   "--no-first-run",
   "--disable-gpu",
+  // WebGPU on SwiftShader, Chromium's software Vulkan; it works next to --disable-gpu.
+  "--enable-unsafe-webgpu",
 ];
 
 /** Returns the Chromium binary to use: $CHROMIUM_PATH, else the Debian package's. */
@@ -121,6 +123,7 @@ export async function runBrowser({ consumerDir }) {
         const result = await runPage(context, new URL(path, server.url).href);
         addSummary(summary, result.corpus, `${name}: `);
         addSummary(summary, result.sources, `${name}: `);
+        if (result.webgpu !== undefined) addSummary(summary, result.webgpu, `${name}: webgpu: `);
         addCheck(summary, `${name}: exports`, compareNames(result.exports, expectedNames, "favor-wasm in Chromium"));
       } catch (error) {
         addCheck(summary, `${name} page`, error.message);

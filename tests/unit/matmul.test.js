@@ -4,10 +4,11 @@
 // of alpha and beta terms); the bound uses (k + 2)·eps·magnitude.
 
 import { describe, test } from "node:test";
+import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import { gemmReference } from "../reference/gemm.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
-import { F32_EPS, assertClose, nanFilled, seededFloats } from "../helpers/numeric.js";
+import { F32_EPS, assertClose, assertSameBits, nanFilled, seededFloats } from "../helpers/numeric.js";
 
 function tolerance(magnitude, k) {
   return magnitude.map((value) => (k + 2) * F32_EPS * value + 1e-30);
@@ -84,3 +85,198 @@ describe("matmul argument checks", () => {
     });
   }
 });
+
+// The blocked GEMM (assembly/gemm/blocked.ts) splits the product into MR×NR
+// register tiles, KC-deep k-slices, MC-row and NC-column blocks. The sweeps
+// below put m, n and k just below, at and just above each of those sizes,
+// which each build exports as globals, so the cases follow the constants.
+
+/** Reads the tile and block sizes a build was compiled with. */
+function gemmBlockSizes(build) {
+  const module = new WebAssembly.Module(readFileSync(new URL(`../../build/favor.${build}.wasm`, import.meta.url)));
+  const { exports } = new WebAssembly.Instance(module, { env: { abort() {} } });
+  const value = (name) => exports[`f32_gemm_${name}`].value;
+  return { MR: value("MR"), NR: value("NR"), KC: value("KC"), MC: value("MC"), NC: value("NC") };
+}
+
+/** Copies a rows×cols matrix that starts at `offset` with leading dimension ld into a dense array. */
+function denseMatrix(array, offset, rows, cols, ld) {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) out.set(array.subarray(offset + i * ld, offset + i * ld + cols), i * cols);
+  return out;
+}
+
+const uniqueSorted = (values) => [...new Set(values)].filter((value) => value >= 1).sort((x, y) => x - y);
+
+/**
+ * Runs one matmul with explicit layouts and checks it against the float64
+ * reference item by item: the m×n region of every C item within
+ * (k + 2)·eps·magnitude, every other element of c bit for bit unchanged, and
+ * a and b unchanged. With beta 0 the C region starts as NaN, which must not
+ * reach the result.
+ */
+function checkLayout(favor, options) {
+  const { batch = 1, m, n, k, transA = false, transB = false, alpha = 1, beta = 0, seed = 1 } = options;
+  const rowsA = transA ? k : m, colsA = transA ? m : k;
+  const rowsB = transB ? n : k, colsB = transB ? k : n;
+  const lda = options.lda ?? colsA, ldb = options.ldb ?? colsB, ldc = options.ldc ?? n;
+  const strideA = options.strideA ?? rowsA * lda;
+  const strideB = options.strideB ?? rowsB * ldb;
+  const strideC = options.strideC ?? m * ldc;
+  const extent = (rows, cols, ld, stride) => (rows === 0 || cols === 0 ? 0 : (batch - 1) * stride + (rows - 1) * ld + cols);
+
+  // Two spare elements after each extent must also come back unchanged.
+  const a = seededFloats(extent(rowsA, colsA, lda, strideA) + 2, seed);
+  const b = seededFloats(extent(rowsB, colsB, ldb, strideB) + 2, seed + 1);
+  const c0 = seededFloats(extent(m, n, ldc, strideC) + 2, seed + 2);
+  if (beta === 0) {
+    for (let item = 0; item < batch; item++) {
+      for (let i = 0; i < m; i++) c0.fill(NaN, item * strideC + i * ldc, item * strideC + i * ldc + n);
+    }
+  }
+  const aCopy = a.slice();
+  const bCopy = b.slice();
+  const c = c0.slice();
+  const label = `batch=${batch} m=${m} n=${n} k=${k} transA=${transA} transB=${transB} alpha=${alpha} beta=${beta} ` +
+    `lda=${lda} ldb=${ldb} ldc=${ldc} strides=${strideA},${strideB},${strideC}`;
+
+  favor.sync.matmul(a, b, { batch, m, n, k, transA, transB, alpha, beta, c, lda, ldb, ldc, strideA, strideB, strideC });
+
+  const expectedC = c0.slice();
+  const bound = new Float64Array(c0.length);
+  for (let item = 0; item < batch; item++) {
+    const ref = gemmReference(
+      denseMatrix(a, item * strideA, rowsA, colsA, lda),
+      denseMatrix(b, item * strideB, rowsB, colsB, ldb),
+      { m, n, k, transA, transB, alpha, beta, c: denseMatrix(c0, item * strideC, m, n, ldc) },
+    );
+    const itemBound = tolerance(ref.magnitude, k);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        expectedC[item * strideC + i * ldc + j] = ref.out[i * n + j];
+        bound[item * strideC + i * ldc + j] = itemBound[i * n + j];
+      }
+    }
+  }
+  // Outside the C regions the bound stays 0 and the expected value is the
+  // old one, so any write there fails (NaN never occurs outside a region).
+  assertClose(c, expectedC, bound, label);
+  assertSameBits(a, aCopy, `${label}: a changed`);
+  assertSameBits(b, bCopy, `${label}: b changed`);
+}
+
+const TRANSPOSES = [[false, false], [false, true], [true, false], [true, true]];
+
+for (const build of ALL_BUILDS) {
+  describe(`matmul blocked GEMM (${build})`, { skip: skipReason(build) }, () => {
+    test("tile edges, all transposes", async () => {
+      const favor = await favorFor(build);
+      const { MR, NR } = gemmBlockSizes(build);
+      let seed = 100;
+      for (const m of uniqueSorted([1, MR - 1, MR, MR + 1, 2 * MR + 1, 13])) {
+        for (const n of uniqueSorted([1, NR - 1, NR, NR + 1, 2 * NR + 3, 19])) {
+          for (const k of [1, 2, 7, 16]) {
+            for (const [transA, transB] of TRANSPOSES) checkLayout(favor, { m, n, k, transA, transB, seed: seed++ });
+          }
+        }
+      }
+    });
+
+    test("k slices accumulate, beta applied once", async () => {
+      const favor = await favorFor(build);
+      const { MR, NR, KC } = gemmBlockSizes(build);
+      let seed = 200;
+      for (const k of [KC - 1, KC, KC + 1, 2 * KC + 3]) {
+        for (const [transA, transB] of TRANSPOSES) {
+          for (const [alpha, beta] of [[1, 0], [1, 1], [2.5, -0.75]]) {
+            checkLayout(favor, { m: MR + 1, n: NR + 3, k, transA, transB, alpha, beta, seed: seed++ });
+          }
+        }
+      }
+    });
+
+    test("row blocks around MC", async () => {
+      const favor = await favorFor(build);
+      const { MC, NR, KC } = gemmBlockSizes(build);
+      let seed = 300;
+      for (const m of [MC - 1, MC, MC + 1, 2 * MC + 3]) {
+        for (const [transA, transB] of TRANSPOSES) {
+          checkLayout(favor, { m, n: NR + 1, k: 9, transA, transB, beta: 0.5, seed: seed++ });
+        }
+      }
+      checkLayout(favor, { m: MC + 1, n: NR + 1, k: KC + 1, seed: seed++ });
+    });
+
+    test("column blocks around NC", async () => {
+      const favor = await favorFor(build);
+      const { MR, NR, NC } = gemmBlockSizes(build);
+      let seed = 400;
+      for (const n of [NC - 1, NC, NC + 1, NC + NR + 1]) {
+        for (const [transA, transB] of TRANSPOSES) {
+          checkLayout(favor, { m: MR + 1, n, k: 5, transA, transB, beta: 1, seed: seed++ });
+        }
+      }
+    });
+
+    test("large 257x263x300 product", async () => {
+      const favor = await favorFor(build);
+      let seed = 500;
+      for (const [transA, transB] of TRANSPOSES) {
+        checkLayout(favor, { m: 257, n: 263, k: 300, transA, transB, alpha: -1.25, beta: 0.5, seed: seed++ });
+      }
+    });
+
+    test("alpha and beta combinations", async () => {
+      const favor = await favorFor(build);
+      const { NR, KC } = gemmBlockSizes(build);
+      let seed = 600;
+      for (const alpha of [1, -1.5, 0]) {
+        for (const beta of [0, 1, 0.3]) {
+          checkLayout(favor, { m: 9, n: 2 * NR + 1, k: KC + 5, alpha, beta, seed: seed++ });
+        }
+      }
+    });
+
+    test("batch strides, shared and gapped", async () => {
+      const favor = await favorFor(build);
+      const { MR, NR, KC } = gemmBlockSizes(build);
+      const m = 2 * MR + 1, n = NR + 3;
+      let seed = 700;
+      for (const k of [7, KC + 2]) {
+        for (const [transA, transB] of TRANSPOSES) {
+          const rowsA = transA ? k : m, colsA = transA ? m : k;
+          const rowsB = transB ? n : k, colsB = transB ? k : n;
+          // Shared B, shared A, both shared.
+          checkLayout(favor, { batch: 3, m, n, k, transA, transB, strideB: 0, beta: 0.5, seed: seed++ });
+          checkLayout(favor, { batch: 3, m, n, k, transA, transB, strideA: 0, seed: seed++ });
+          checkLayout(favor, { batch: 4, m, n, k, transA, transB, strideA: 0, strideB: 0, beta: 1, seed: seed++ });
+          // Gaps after every row and between batch items of A, B and C, with
+          // scaled tiles (alpha, beta) and with tiles stored straight into C.
+          const lda = colsA + 3, ldb = colsB + 2, ldc = n + 5;
+          const strides = { strideA: rowsA * lda + 7, strideB: rowsB * ldb + 1, strideC: m * ldc + 4 };
+          checkLayout(favor, { batch: 2, m, n, k, transA, transB, alpha: 0.75, beta: -1, lda, ldb, ldc, ...strides, seed: seed++ });
+          checkLayout(favor, { batch: 2, m, n, k, transA, transB, lda, ldb, ldc, ...strides, seed: seed++ });
+        }
+      }
+    });
+
+    test("k = 0 scales c by beta", async () => {
+      const favor = await favorFor(build);
+      const { NR } = gemmBlockSizes(build);
+      for (const beta of [0, 2]) checkLayout(favor, { m: 5, n: NR + 1, k: 0, beta, ldc: NR + 4, seed: 800 });
+    });
+
+    test("repeated calls keep memory size", async () => {
+      const favor = await favorFor(build);
+      // m spans two MC-row blocks (MC is 120) and n is no multiple of NR, so edge tiles run too.
+      const m = 128, n = 67, k = 96;
+      const a = seededFloats(m * k, 900);
+      const b = seededFloats(k * n, 901);
+      const c = new Float32Array(m * n);
+      favor.sync.matmul(a, b, { m, n, k, c });
+      const afterFirst = favor.info.memoryBytes;
+      for (let call = 1; call < 10_000; call++) favor.sync.matmul(a, b, { m, n, k, c });
+      assert.equal(favor.info.memoryBytes, afterFirst, "memory grew after the first call");
+    });
+  });
+}
