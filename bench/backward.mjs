@@ -24,14 +24,17 @@
 //   - WASM memory: the memory size after the calls (it only grows);
 //   - peak RSS: process.resourceUsage().maxRSS of the child, which includes
 //     Node itself and the JavaScript copies of inputs and gradients.
-// Times are medians of up to 3 calls after one warm-up call (one call, no
-// warm-up, when the first takes over 5 s). The suite replaces its section
+// Times: the smallest process CPU time and the median wall-clock time of up
+// to 3 calls after one warm-up call (one call, no warm-up, when the first
+// takes over 15 s). The suite replaces its section
 // of docs/BENCHMARKS.md unless --no-write or --quick is given.
 //
 // `--start-states` instead compares the start-state options (compensated
 // or float32 state, subtraction or checkpoints) on 100,000 positions whose
 // key features span 1e-6 … 1e3: accuracy against the float64 reference,
 // time and working memory (see startStates; docs/backward.md quotes it).
+// `--slim` measures the SLiM runner on a small character-level model
+// (see slimRunner).
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -69,19 +72,28 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** Warm-up call, then up to 3 timed calls; a first call over 5 s is the only one. Returns times in ms. */
+/**
+ * Warm-up call, then up to 3 timed calls; a first call over 15 s is the
+ * only one. Returns the wall-clock times and the process CPU times
+ * (user + system) of the calls, in ms. On a machine shared with other jobs
+ * the CPU time is the steadier of the two.
+ */
 function time(run) {
-  let start = performance.now();
-  run();
-  const first = performance.now() - start;
-  if (first > 5000) return [first];
-  const times = [];
-  for (let i = 0; i < 3; i++) {
-    start = performance.now();
+  const once = () => {
+    const wallStart = performance.now();
+    const cpuStart = process.cpuUsage();
     run();
-    times.push(performance.now() - start);
-  }
-  return times;
+    const cpu = process.cpuUsage(cpuStart);
+    return { wall: performance.now() - wallStart, cpu: (cpu.user + cpu.system) / 1000 };
+  };
+  const first = once();
+  const calls = first.wall > 15000 ? [first] : [once(), once(), once()];
+  return { wall: calls.map((call) => call.wall), cpu: calls.map((call) => call.cpu) };
+}
+
+/** Summarizes time(): the median wall time and the smallest CPU time, in ms. */
+function summarize(times) {
+  return { ms: median(times.wall), cpuMs: Math.min(...times.cpu), calls: times.wall.length };
 }
 
 /** Tracks the bytes held by op scopes; returns a function that reads the peak and resets it to the live size. */
@@ -134,26 +146,22 @@ async function favorChild(kind, length) {
   const tensorBytes = 7 * 4 * length * DIM;
   if (kind === "exact") {
     peakBytes();
-    const times = time(() => favor.sync.softmaxAttentionBackward(q, k, v, gradOut, shape));
-    return {
-      build: favor.info.build, backwardMs: median(times), calls: times.length,
-      workingBytes: peakBytes() - tensorBytes, memoryBytes: favor.info.memoryBytes,
-    };
+    const backward = summarize(time(() => favor.sync.softmaxAttentionBackward(q, k, v, gradOut, shape)));
+    return { build: favor.info.build, backward, workingBytes: peakBytes() - tensorBytes, memoryBytes: favor.info.memoryBytes };
   }
   const projection = favor.sync.projection({ features: FEATURES, dim: DIM, seed: 7 });
   const options = { ...shape, kernel: "positive", features: FEATURES, projection, chunk: CHUNK };
   const { backendOf } = await import("../dist/internal.js");
   // The blocked GEMM exports its tile sizes; the reference loop does not.
   const gemm = backendOf(favor).exports.f32_gemm_MR === undefined ? "the reference loop" : "the blocked SIMD kernel";
-  const forwardTimes = time(() => favor.sync.attention(q, k, v, options));
+  const forward = summarize(time(() => favor.sync.attention(q, k, v, options)));
   peakBytes();
-  const backwardTimes = time(() => favor.sync.attentionBackward(q, k, v, gradOut, options));
+  const backward = summarize(time(() => favor.sync.attentionBackward(q, k, v, gradOut, options)));
   return {
     build: favor.info.build,
     gemm,
-    forwardMs: median(forwardTimes),
-    backwardMs: median(backwardTimes),
-    calls: backwardTimes.length,
+    forward,
+    backward,
     workingBytes: peakBytes() - tensorBytes - 4 * FEATURES * DIM,
     memoryBytes: favor.info.memoryBytes,
   };
@@ -200,8 +208,7 @@ async function tfjsChild(length) {
       out.dispose();
     }
   };
-  const times = time(run);
-  return { backwardMs: median(times), calls: times.length, threads: wasm.getThreadsCount(), version: tf.version_core };
+  return { backward: summarize(time(run)), threads: wasm.getThreadsCount(), version: tf.version_core };
 }
 
 /** Runs one measurement in a child process and returns its JSON result, or { error }. */
@@ -227,7 +234,7 @@ async function childMain(args) {
 
 /**
  * Measures every kind at every length (see the file header) and returns
- * { lengths, results, stopped }: results[length][kind] holds the child's
+ * { lengths, results, stopped }: results[length][kind] contains the child's
  * JSON, and stopped[kind] says why a kind ended early. options.lengths
  * overrides the lengths; options.log receives one line per measurement.
  */
@@ -251,7 +258,7 @@ export async function run(options = {}) {
       if (r.error) {
         stopped[kind] = `failed at L = ${length}: ${r.error}`;
       } else {
-        last[kind] = kind === "favor" ? r.forwardMs + r.backwardMs : r.backwardMs;
+        last[kind] = kind === "favor" ? r.forward.ms + r.backward.ms : r.backward.ms;
       }
       log(`backward: ${kind} L=${length}: ${r.error ?? JSON.stringify(r)}`);
     }
@@ -268,17 +275,18 @@ function renderReport({ lengths, results, stopped }, machine) {
     const { favor, exact, tfjs } = results[length];
     const ok = (r) => r && !r.error;
     const cell = (r, f) => (r === undefined ? "–" : r.error ? "failed" : f(r));
+    const both = (t) => `${fmtMs(t.cpuMs)} (${fmtMs(t.ms)})`;
     return [
       length,
-      cell(favor, (r) => fmtMs(r.forwardMs)),
-      cell(favor, (r) => fmtMs(r.backwardMs)),
-      cell(favor, (r) => `${((r.forwardMs + r.backwardMs) / r.forwardMs).toFixed(2)}×`),
-      cell(favor, (r) => `${(((r.forwardMs + r.backwardMs) / length) * 1000).toFixed(2)}`),
+      cell(favor, (r) => both(r.forward)),
+      cell(favor, (r) => both(r.backward)),
+      cell(favor, (r) => `${((r.forward.cpuMs + r.backward.cpuMs) / r.forward.cpuMs).toFixed(2)}×`),
+      cell(favor, (r) => `${(((r.forward.cpuMs + r.backward.cpuMs) / length) * 1000).toFixed(2)}`),
       cell(favor, (r) => fmtMiB(r.workingBytes)),
       cell(favor, (r) => fmtMiB(r.memoryBytes)),
-      cell(exact, (r) => fmtMs(r.backwardMs)),
+      cell(exact, (r) => both(r.backward)),
       cell(exact, (r) => fmtMiB(r.workingBytes)),
-      cell(tfjs, (r) => fmtMs(r.backwardMs)),
+      cell(tfjs, (r) => both(r.backward)),
       [favor, exact, tfjs].map((r) => (ok(r) ? r.maxRssMB.toFixed(0) : "–")).join(" / "),
     ].join(" | ");
   });
@@ -289,8 +297,9 @@ function renderReport({ lengths, results, stopped }, machine) {
   let summary = "";
   if (flat.length >= 2) {
     const working = flat.map((l) => results[l].favor.workingBytes);
-    const perToken = flat.map((l) => (results[l].favor.forwardMs + results[l].favor.backwardMs) / l);
-    const ratios = measured.map((l) => (results[l].favor.forwardMs + results[l].favor.backwardMs) / results[l].favor.forwardMs);
+    const cpu = (l) => results[l].favor.forward.cpuMs + results[l].favor.backward.cpuMs;
+    const perToken = flat.map((l) => cpu(l) / l);
+    const ratios = measured.map((l) => cpu(l) / results[l].favor.forward.cpuMs);
     const spread = (values) => `${(100 * (Math.max(...values) / Math.min(...values) - 1)).toFixed(1)}%`;
     summary = `From L = ${flat[0]} to ${flat[flat.length - 1]}: FAVOR+ working memory ${fmtMiB(Math.min(...working))}–` +
       `${fmtMiB(Math.max(...working))} MiB (max/min − 1 = ${spread(working)}); forward+backward time per token ` +
@@ -306,11 +315,13 @@ function renderReport({ lengths, results, stopped }, machine) {
       `chunk ${CHUNK}, default start states (compensated subtraction). Exact (ours): softmaxAttentionBackward. ` +
       "tfjs: tf.grads of matMul(softmax(matMul(q, kᵀ)/√d + mask), v), dataSync of the three gradients" +
       (tfjs ? ` (tfjs-core ${tfjs.version}, threads ${tfjs.threads})` : "") + ". " +
-      "Times: median of up to 3 calls after a warm-up call (one call when it takes over 5 s). Working memory: the most " +
+      "Times: the smallest process CPU time (user + system) of up to 3 calls after a warm-up call, with the median " +
+      "wall-clock time in brackets (one call when it takes over 15 s). The ratio and the time per token use the CPU " +
+      "times, which the other jobs on the machine disturb less than wall-clock time. Working memory: the most " +
       "bytes the op's scopes held at once, minus the inputs and gradients they hold (f32_gemm's packing buffers not " +
       "counted). WASM memory: its size after the calls. Peak RSS of each measurement's own process, in MB.",
     "",
-    "| L | FAVOR+ forward | FAVOR+ backward | (fwd+bwd)/fwd | fwd+bwd µs/token | FAVOR+ working MiB | FAVOR+ WASM memory MiB | exact backward (ours) | exact working MiB | exact backward (tfjs-wasm) | peak RSS MB (FAVOR+ / exact / tfjs) |",
+    "| L | FAVOR+ forward, CPU (wall) | FAVOR+ backward, CPU (wall) | (fwd+bwd)/fwd | fwd+bwd CPU µs/token | FAVOR+ working MiB | FAVOR+ WASM memory MiB | exact backward (ours), CPU (wall) | exact working MiB | exact backward (tfjs-wasm), CPU (wall) | peak RSS MB (FAVOR+ / exact / tfjs) |",
     "|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows.map((row) => `| ${row} |`),
     "",
@@ -344,10 +355,10 @@ function writeDoc(section) {
 }
 
 function parseOptions(args) {
-  const known = new Set(["--quick", "--no-write", "--start-states"]);
+  const known = new Set(["--quick", "--no-write", "--start-states", "--slim"]);
   for (const arg of args) {
     if (!known.has(arg)) {
-      throw new RangeError(`bench backward: unknown option ${arg}; known options are --quick, --no-write and --start-states`);
+      throw new RangeError(`bench backward: unknown option ${arg}; known options are --quick, --no-write, --start-states and --slim`);
     }
   }
   const quick = args.includes("--quick");
@@ -378,9 +389,10 @@ export async function startStates(options = {}) {
   const peakBytes = await trackScopes(favor);
   const lines = [
     `L = ${length}, chunk ${CHUNK}, dim 4, valueDim 2, ${favor.info.build} build; error: the largest |gradient − float64 gradient| ` +
-      "over dq, dk, dv in units of u·M (M: the same gradient summed in magnitudes); time: median of 3 calls.",
+      "over dq, dk, dv in units of u·M (M: the same gradient summed in magnitudes); time: the smallest CPU time of 3 calls " +
+      "after a warm-up call.",
     "",
-    "| keys | start states | worst error (u·M) | time | working memory (KiB) |",
+    "| keys | start states | worst error (u·M) | CPU time | working memory (KiB) |",
     "|---|---|---:|---:|---:|",
   ];
   for (const kernel of ["relu", "exp"]) {
@@ -389,17 +401,52 @@ export async function startStates(options = {}) {
     for (const [label, extra] of START_STATE_OPTIONS) {
       let got;
       peakBytes();
-      const times = [0, 1, 2].map(() => {
-        const start = performance.now();
+      const times = summarize(time(() => {
         got = favor.sync.attentionBackward(c.q, c.k, c.v, c.gradOut, { ...c.options, ...extra });
-        return performance.now() - start;
-      });
+      }));
       const working = (peakBytes() - tensorBytes) / 1024;
       const ratio = worstErrorRatio(got, c);
-      const row = `| ${kernel} | ${label} | ${ratio < 1e4 ? ratio.toFixed(1) : ratio.toExponential(1)} | ${fmtMs(median(times))} | ${working.toFixed(0)} |`;
+      const row = `| ${kernel} | ${label} | ${ratio < 1e4 ? ratio.toFixed(1) : ratio.toExponential(1)} | ${fmtMs(times.cpuMs)} | ${working.toFixed(0)} |`;
       lines.push(row);
       log(`backward start states: ${row}`);
     }
+  }
+  return lines.join("\n");
+}
+
+/** The model size of the runner measurement: a character-level language model. */
+const SLIM_MODEL = { vocab: 96, dModel: 128, heads: 4, layers: 4, features: 64, mlp: 512, seed: 1 };
+
+/**
+ * Measures the SLiM runner (slim.createModel with SLIM_MODEL): time per
+ * token of lossAndGradients and of loss, and the bytes its scopes hold at
+ * most, for several sequence lengths at slice 256. Prints a Markdown table.
+ */
+export async function slimRunner(options = {}) {
+  const { createFavor } = await import("../dist/index.js");
+  const log = options.log ?? ((line) => console.log(line));
+  const lengths = options.lengths ?? [1024, 4096, 16384];
+  const slice = 256;
+  const favor = await createFavor();
+  const peakBytes = await trackScopes(favor);
+  const model = favor.sync.slim.createModel(SLIM_MODEL);
+  const lines = [
+    `${JSON.stringify(SLIM_MODEL)}, ${model.parameterCount} parameters, slice ${slice}, ${favor.info.build} build; ` +
+      "times: the smallest CPU time of 3 calls after a warm-up call.",
+    "",
+    "| tokens | lossAndGradients CPU µs/token | loss CPU µs/token | most bytes held (MiB) |",
+    "|---:|---:|---:|---:|",
+  ];
+  for (const length of lengths) {
+    const tokens = Int32Array.from({ length }, (_, i) => (i * 7 + (i >> 3)) % SLIM_MODEL.vocab);
+    peakBytes();
+    const train = summarize(time(() => model.lossAndGradients(tokens, { slice })));
+    const held = peakBytes();
+    const forward = summarize(time(() => model.loss(tokens, { slice })));
+    const row = `| ${length} | ${((train.cpuMs / length) * 1000).toFixed(1)} | ${((forward.cpuMs / length) * 1000).toFixed(1)} | ` +
+      `${fmtMiB(held)} |`;
+    lines.push(row);
+    log(`backward slim: ${row}`);
   }
   return lines.join("\n");
 }
@@ -408,6 +455,10 @@ export async function startStates(options = {}) {
 export default async function backward(args) {
   if (args.includes("--start-states")) {
     console.log(`\n${await startStates()}\n`);
+    return;
+  }
+  if (args.includes("--slim")) {
+    console.log(`\n${await slimRunner()}\n`);
     return;
   }
   const options = parseOptions(args);

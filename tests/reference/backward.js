@@ -147,7 +147,7 @@ function visible(shape, item, causal, i, j) {
   return !causal || j <= i;
 }
 
-/** The projection of head `head` as float64 (null without one). */
+/** Returns the projection of head `head` as float64 (null without one). */
 function headProjection(options, head, dim) {
   const { projection = null, features = 0 } = options;
   if (projection === null || features === 0) return null;

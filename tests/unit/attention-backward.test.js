@@ -35,7 +35,7 @@ const MODES = [
   { name: "padded causal", causal: true, padded: true },
 ];
 
-/** A batch × keyLength padding mask with a few padded keys per item (never all). */
+/** Returns a batch × keyLength padding mask with a few padded keys per item (never all). */
 function paddingMask(batch, keyLength, seed) {
   const mask = new Uint8Array(batch * keyLength);
   const draws = seededFloats(batch * keyLength, seed);
@@ -263,6 +263,21 @@ for (const build of ALL_BUILDS) {
       }
     });
 
+    test("generalized kinds without a projection", async () => {
+      const favor = await favorFor(build);
+      for (const kernel of ["relu", "elu+1", "exp", "abs", "identity"]) {
+        for (const causal of [false, true]) {
+          const shape = { batch: 1, heads: 2, length: 40, dim: 5, valueDim: 3, layout: "blhd" };
+          const data = inputs(shape, 200);
+          if (kernel === "identity") {
+            // Positive rows keep the identity map's denominators away from 0.
+            for (const rows of [data.q, data.k]) for (let i = 0; i < rows.length; i++) rows[i] = 0.2 + Math.abs(rows[i]);
+          }
+          checkAgainstReference(favor, shape, { causal, kernel, features: 0, chunk: 6 }, data, `${kernel} causal ${causal} no projection`);
+        }
+      }
+    });
+
     test("chunk sizes 1, 2, 7 and the whole length agree", async () => {
       const favor = await favorFor(build);
       for (const length of [23, 64, 65]) {
@@ -286,9 +301,9 @@ for (const build of ALL_BUILDS) {
       // Inputs of norm about 8·d^{1/4} give exponents up to about ±50, and
       // keys of growing size make the running key shift climb chunk by
       // chunk. Without the shifts exp would overflow float32 (e^89) in the
-      // products; with them the gradients still match the float64
-      // reference, which has no stabilizer at all, and do not depend on the
-      // chunking that sets the shift sequence.
+      // products. With them the gradients still match the float64
+      // reference, which has no stabilizer at all, and they do not depend
+      // on the chunking that sets the shift sequence.
       const favor = await favorFor(build);
       const length = 40, dim = 4;
       const shape = { batch: 1, heads: 1, length, dim, layout: "bhld" };
@@ -480,7 +495,8 @@ describe("attentionBackward start states over 100,000 positions", () => {
   for (const kernel of ["relu", "exp"]) {
     test(`${kernel} keys from 1e-6 to 1e3`, async (t) => {
       const c = startStateCase(kernel, { length, chunk });
-      assert.ok(c.smallest <= 1e-6 && c.largest >= 1e3, `key features span ${c.smallest} … ${c.largest}`);
+      assert.ok(c.smallest <= 1e-6, `smallest key feature ${c.smallest}, expected at most 1e-6`);
+      assert.ok(c.largest >= 1e3, `largest key feature ${c.largest}, expected at least 1e3`);
       for (const build of ALL_BUILDS) {
         const favor = await favorFor(build);
         if (favor === null) continue;

@@ -17,7 +17,7 @@ import { assertSameBits } from "../helpers/numeric.js";
 
 const TINY = { vocab: 7, dModel: 8, heads: 2, layers: 2, features: 5, mlp: 12, seed: 3, chunk: 3 };
 
-/** A deterministic token sequence with some structure. */
+/** Returns a deterministic token sequence with some structure. */
 function tokenSequence(length, vocab, seed = 1) {
   const tokens = new Int32Array(length);
   let state = seed;
