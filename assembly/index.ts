@@ -46,3 +46,5 @@ export { f32_householder_normalize, f32_householder_scatter_gradient } from "./h
 export { f32_householder_p, f32_householder_mirror_upper, f32_householder_subtract, f32_householder_eye } from "./householder/triangle";
 export { f32_householder_product_sequential, f32_householder_apply_sequential } from "./householder/sequential";
 export { f32_householder_reflect_to_axes, f32_householder_haar_vectors } from "./householder/vectors";
+export { f32_kernel_exact, f32_scale_by_exp, f32_hybrid_combine } from "./features/estimate";
+export { f32_features_sign, f32_hybrid_tensor } from "./features/hybrid";

@@ -122,6 +122,10 @@ import {
   runHouseholderFromOrthogonal,
   runHouseholderRandomOrthogonal,
 } from "./backends/wasm/ops/householder.js";
+import { featuresRoute, planHybridFeatures, type HybridFeaturesOptions, type HybridProjection } from "./api/hybrid.js";
+import { planKernel, planKernelProjection, type KernelOptions, type KernelProjectionOptions } from "./api/kernel.js";
+import { runHybridFeatures } from "./backends/wasm/ops/hybrid.js";
+import { runKernel, runKernelProjection } from "./backends/wasm/ops/kernel.js";
 import { log } from "./log.js";
 import { describe, requireChoice, requireFinite, requireInteger } from "./validate.js";
 import type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/ops.js";
@@ -374,9 +378,32 @@ export interface FavorSync {
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): SoftmaxAttentionGradients;
   slim: FavorSlimSync;
+  /** Exact and random-feature estimates of the softmax and Gaussian kernels (docs/kernels.md). */
+  kernel: FavorKernelSync;
   linalg: FavorLinalgSync;
   odeToOde: FavorOdeToOdeSync;
   householder: FavorHouseholderSync;
+}
+
+/**
+ * Kernel matrices k(x_i, y_j) for every pair of rows of x (rowsX×dim) and
+ * y (rowsY×dim), exact or estimated with random features; docs/kernels.md
+ * lists the estimators and how their projections are drawn.
+ */
+export interface FavorKernelSync {
+  /** Returns the rowsX×rowsY matrix of exp(x_iᵀy_j) or its estimate. */
+  softmax(x: Float32Array, y: Float32Array, options: KernelOptions): Float32Array;
+  /** Returns the rowsX×rowsY matrix of exp(−‖x_i − y_j‖²/2) or its estimate. */
+  gaussian(x: Float32Array, y: Float32Array, options: KernelOptions): Float32Array;
+  /** Draws the projections an estimator uses for these options: one matrix, or `{ base1, base2, lambda }` for hybrids. */
+  projection(options: KernelProjectionOptions): Float32Array | HybridProjection;
+}
+
+/** The Promise-returning forms of `FavorKernelSync`. */
+export interface FavorKernel {
+  softmax(x: Float32Array, y: Float32Array, options: KernelOptions): Promise<Float32Array>;
+  gaussian(x: Float32Array, y: Float32Array, options: KernelOptions): Promise<Float32Array>;
+  projection(options: KernelProjectionOptions): Promise<Float32Array | HybridProjection>;
 }
 
 /**
@@ -401,14 +428,18 @@ export interface FavorSlim {
 export interface FeaturesFunction {
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): FeaturesWithStabilizer;
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Float32Array;
-  (x: Float32Array, options: FeaturesOptions): Float32Array | FeaturesWithStabilizer;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer: true }): FeaturesWithStabilizer;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer?: false }): Float32Array;
+  (x: Float32Array, options: FeaturesOptions | HybridFeaturesOptions): Float32Array | FeaturesWithStabilizer;
 }
 
 /** Promise form of `FeaturesFunction`. */
 export interface FeaturesAsyncFunction {
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer: true }): Promise<FeaturesWithStabilizer>;
   (x: Float32Array, options: FeaturesOptions & { returnStabilizer?: false }): Promise<Float32Array>;
-  (x: Float32Array, options: FeaturesOptions): Promise<Float32Array | FeaturesWithStabilizer>;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer: true }): Promise<FeaturesWithStabilizer>;
+  (x: Float32Array, options: HybridFeaturesOptions & { returnStabilizer?: false }): Promise<Float32Array>;
+  (x: Float32Array, options: FeaturesOptions | HybridFeaturesOptions): Promise<Float32Array | FeaturesWithStabilizer>;
 }
 
 /** A loaded library instance. */
@@ -459,6 +490,8 @@ export interface Favor {
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
   ): Promise<SoftmaxAttentionGradients>;
   readonly slim: FavorSlim;
+  /** Promise forms of `sync.kernel`. */
+  readonly kernel: FavorKernel;
   readonly linalg: FavorLinalg;
   readonly odeToOde: FavorOdeToOde;
   readonly householder: FavorHouseholder;
@@ -615,6 +648,15 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     softmaxAttention: (q, k, v, options) => runSoftmaxAttention(backend, planSoftmaxAttention(q, k, v, options)),
     topK: (scores, count) => runTopK(planTopK(scores, count)),
     attention: (q, k, v, options) => runAttention(backend, planAttention(q, k, v, options)),
+    attentionBackward: (q, k, v, gradOut, options) =>
+      runAttentionBackward(backend, planAttentionBackward(q, k, v, gradOut, options)),
+    softmaxAttentionBackward: (q, k, v, gradOut, options) =>
+      runSoftmaxAttentionBackward(backend, planSoftmaxAttentionBackward(q, k, v, gradOut, options)),
+    slim: {
+      createModel: (options) => new SlimModel(backend, planSlimModel(options)),
+      adam: (parameters, options) => createAdam(requireParameters("slim.adam", parameters), planAdam(options)),
+      sgd: (parameters, options) => createSgd(requireParameters("slim.sgd", parameters), planSgd(options)),
+    },
     attentionScores: (q, k, options) => runAttentionScores(backend, planAttentionScores(q, k, options)),
     causalState: (options) => new CausalState(backend, planCausalState(options)),
     transpose: (a, options) => runTranspose(backend, planTranspose(a, options)),
@@ -634,15 +676,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       return new RedrawPolicy(plan, (draw) =>
         runProjection(backend, { ...plan.projection, draw, out: new Float32Array(features * dim) }));
     },
-    features: ((x: Float32Array, options: FeaturesOptions) => runFeatures(backend, planFeatures(x, options))) as FeaturesFunction,
-    attentionBackward: (q, k, v, gradOut, options) =>
-      runAttentionBackward(backend, planAttentionBackward(q, k, v, gradOut, options)),
-    softmaxAttentionBackward: (q, k, v, gradOut, options) =>
-      runSoftmaxAttentionBackward(backend, planSoftmaxAttentionBackward(q, k, v, gradOut, options)),
-    slim: {
-      createModel: (options) => new SlimModel(backend, planSlimModel(options)),
-      adam: (parameters, options) => createAdam(requireParameters("slim.adam", parameters), planAdam(options)),
-      sgd: (parameters, options) => createSgd(requireParameters("slim.sgd", parameters), planSgd(options)),
+    features: ((x: Float32Array, options: FeaturesOptions | HybridFeaturesOptions) =>
+      featuresRoute(options) === "hybrid"
+        ? runHybridFeatures(backend, planHybridFeatures(x, options))
+        : runFeatures(backend, planFeatures(x, options))) as FeaturesFunction,
+    kernel: {
+      softmax: (x, y, options) => runKernel(backend, planKernel(false, x, y, options)),
+      gaussian: (x, y, options) => runKernel(backend, planKernel(true, x, y, options)),
+      projection: (options) => runKernelProjection(backend, planKernelProjection(options)),
     },
     linalg: {
       expm: (a, options) => runExpm(backend, planExpm(a, options)),
@@ -685,6 +726,13 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     softmaxAttention: promised(sync.softmaxAttention),
     topK: promised(sync.topK),
     attention: promised(sync.attention),
+    attentionBackward: promised(sync.attentionBackward),
+    softmaxAttentionBackward: promised(sync.softmaxAttentionBackward),
+    slim: {
+      createModel: promised((options: SlimModelOptions) => asyncModel(sync.slim.createModel(options))),
+      adam: sync.slim.adam,
+      sgd: sync.slim.sgd,
+    },
     attentionScores: promised(sync.attentionScores),
     causalState: promised((options: CausalStateOptions): CausalStateAsync => {
       const state = sync.causalState(options);
@@ -710,12 +758,10 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     projection: promised(sync.projection),
     redrawPolicy: promised(sync.redrawPolicy),
     features: promised(sync.features) as FeaturesAsyncFunction,
-    attentionBackward: promised(sync.attentionBackward),
-    softmaxAttentionBackward: promised(sync.softmaxAttentionBackward),
-    slim: {
-      createModel: promised((options: SlimModelOptions) => asyncModel(sync.slim.createModel(options))),
-      adam: sync.slim.adam,
-      sgd: sync.slim.sgd,
+    kernel: {
+      softmax: promised(sync.kernel.softmax),
+      gaussian: promised(sync.kernel.gaussian),
+      projection: promised(sync.kernel.projection),
     },
     linalg: {
       expm: promised(sync.linalg.expm),

@@ -77,3 +77,6 @@ export type {
   OdeActivation, OdeBackwardOptions, OdeBackwardResult, OdeForwardOptions, OdeForwardResult, OdeGenerator, OdeStepper,
 } from "./api/ode.js";
 export type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/ops.js";
+export type { FavorKernel, FavorKernelSync } from "./favor.js";
+export type { KernelDrawOptions, KernelEstimator, KernelOptions, KernelProjectionOptions } from "./api/kernel.js";
+export type { BaseEstimator, GaussianLambda, HybridFeaturesOptions, HybridLambda, HybridProjection, HybridSpec } from "./api/hybrid.js";

@@ -5,6 +5,10 @@
 // with status 1 when the committed corpus differs from what the generators
 // make now (the Node conformance test runs that check).
 //
+// With --record-projection it records favor.projection's iid and
+// orthogonal matrices in tests/conformance/cases/projection-bits.json the
+// same way, for the same reason (the reference draws use the host's Math).
+//
 // With --record-normal it first runs random.normal on the scalar build (run
 // `npm run build` before) and stores the draws of every request in
 // tests/conformance/cases/random-normal-bits.json, because the float64
@@ -16,6 +20,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CASE_GENERATORS } from "../tests/conformance/cases/index.js";
+import { PROJECTION_REQUESTS } from "../tests/conformance/cases/projection.js";
 import { RANDOM_REQUESTS } from "../tests/conformance/cases/random.js";
 import { INPUT_GENERATOR } from "../tests/conformance/inputs.js";
 import { CORPUS_FORMAT } from "../tests/conformance/runner.js";
@@ -23,6 +28,7 @@ import { CORPUS_FORMAT } from "../tests/conformance/runner.js";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const corpusPath = join(root, "tests", "conformance", "corpus.json");
 const normalBitsPath = join(root, "tests", "conformance", "cases", "random-normal-bits.json");
+const projectionBitsPath = join(root, "tests", "conformance", "cases", "projection-bits.json");
 
 /** Builds the corpus object and checks that case ids are unique. */
 export function buildCorpus() {
@@ -59,8 +65,25 @@ async function recordNormalDraws() {
   console.log(`recorded ${lines.length} random.normal requests in tests/conformance/cases/random-normal-bits.json`);
 }
 
+/** Records the scalar build's projections for every request in PROJECTION_REQUESTS. */
+async function recordProjections() {
+  const { createFavor } = await import("favor-wasm");
+  const favor = await createFavor({ build: "scalar" });
+  const lines = PROJECTION_REQUESTS.map((request) => {
+    const values = favor.sync.projection(request.options);
+    const bits = Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length),
+      (word) => `0x${word.toString(16).padStart(8, "0")}`);
+    return `    ${JSON.stringify(`projection/${request.name}`)}: ${JSON.stringify(bits)}`;
+  });
+  const about = "projection values (kinds iid and orthogonal) as float32 bit patterns, recorded from the scalar WASM build in Node " +
+    `${process.versions.node} by scripts/conformance-corpus.mjs --record-projection; every runtime and build must reproduce them`;
+  writeFileSync(projectionBitsPath, `{\n  "about": ${JSON.stringify(about)},\n  "values": {\n${lines.join(",\n")}\n  }\n}\n`);
+  console.log(`recorded ${lines.length} projection requests in tests/conformance/cases/projection-bits.json`);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes("--record-normal")) await recordNormalDraws();
+  if (process.argv.includes("--record-projection")) await recordProjections();
   const text = serializeCorpus(buildCorpus());
   if (process.argv.includes("--check")) {
     let committed = "";

@@ -19,6 +19,15 @@ import {
   requireOptions,
 } from "../validate.js";
 import { FEATURE_KINDS, planFeatureMap, type FeatureKind, type FeatureMap } from "./features.js";
+import {
+  ANGULAR_HYBRID,
+  isHybrid,
+  parseHybrid,
+  planHybridFeatureMap,
+  type HybridFeatureMap,
+  type HybridProjection,
+  type HybridSpec,
+} from "./hybrid.js";
 import { planProjection, type ProjectionPlan } from "./projection.js";
 import type { RandomSeed } from "./random.js";
 
@@ -186,31 +195,54 @@ export function planSoftmaxAttention(q: unknown, k: unknown, v: unknown, options
 export interface AttentionOptions extends AttentionShapeOptions {
   /** Query i sees only keys j <= i (needs keyLength equal to length). */
   causal: boolean;
-  /** The feature map φ: "positive" (FAVOR+), "hyperbolic", "trig", or a generalized kernel "relu", "elu+1", "exp", "abs", "identity". */
-  kernel: FeatureKind;
+  /**
+   * The feature map φ: "positive" (FAVOR+), "hyperbolic", "trig", a
+   * generalized kernel "relu", "elu+1", "exp", "abs", "identity", or a
+   * hybrid ("angular-hybrid" or { hybrid: [base1, base2], lambda }).
+   */
+  kernel: AttentionKernel;
   /**
    * m, the number of random projections (r = m features, 2m for hyperbolic
    * and trig). 0 applies a generalized kernel to the scaled rows themselves
    * (r = dim, no projection).
    */
   features: number;
+  /** m_λ, rows of a hybrid's weight projection; required for hybrids (r = (1 + D_λ)(D1 + D2)). */
+  lambdaFeatures?: number;
   /**
    * An explicit projection: features×dim shared by every head, or
-   * heads×features×dim, one per head. Makes the op deterministic.
+   * heads×features×dim, one per head. Hybrids take { base1, base2, lambda }
+   * with each part shared or per head alike. Makes the op deterministic.
    */
-  projection?: Float32Array;
-  /** Seed of the projection drawn when none is given (orthogonal rows with chi norms, draw 0). */
+  projection?: Float32Array | HybridProjection;
+  /** Seed of the projection drawn when none is given (orthogonal rows with chi norms, draw 0; hybrids draws 0, 1, 2). */
   seed?: RandomSeed;
   /** Positions per causal chunk (default 64). */
   chunk?: number;
 }
 
+/** A feature map of the attention ops: a plain map or a hybrid. */
+export type AttentionKernel = FeatureKind | typeof ANGULAR_HYBRID | HybridSpec;
+
 /** Feature-map settings shared by attention, causalState and attentionScores. */
 export interface FeatureSettingsOptions {
-  kernel: FeatureKind;
+  kernel: AttentionKernel;
   features: number;
-  projection?: Float32Array;
+  lambdaFeatures?: number;
+  projection?: Float32Array | HybridProjection;
   seed?: RandomSeed;
+}
+
+/** Validated hybrid settings: Ψ_q, Ψ_k and where their three projections come from. */
+export interface HybridSettings {
+  query: HybridFeatureMap;
+  key: HybridFeatureMap;
+  /** The caller's projections, or null (drawn from `seed`). */
+  projection: HybridProjection | null;
+  /** True when every part holds one projection per head. */
+  perHead: boolean;
+  /** Draws 0, 1 and 2 of the seed (the layout of kernel.projection with draw 0), or null. */
+  draws: { base1: ProjectionPlan; base2: ProjectionPlan; lambda: ProjectionPlan } | null;
 }
 
 /** Validated feature settings: the two maps and where the projection comes from. */
@@ -222,6 +254,13 @@ export interface FeatureSettings {
   perHead: boolean;
   /** The projection to draw when none is given, or null. */
   draw: ProjectionPlan | null;
+  /** The hybrid map, or null for a plain kernel (then query and key above are used). */
+  hybrid: HybridSettings | null;
+}
+
+/** Returns r, the features per row of the settings' maps. */
+export function featureOutputs(settings: FeatureSettings): number {
+  return settings.hybrid === null ? settings.query.outputs : settings.hybrid.query.outputs;
 }
 
 /** The default number of positions per causal chunk. */
@@ -229,6 +268,10 @@ export const DEFAULT_CHUNK = 64;
 
 /** Validates the feature-map options of an attention op. */
 export function planFeatureSettings(op: string, opts: FeatureSettingsOptions, heads: number, dim: number): FeatureSettings {
+  if (isHybrid(opts.kernel)) return planHybridSettings(op, opts, heads, dim);
+  if (opts.lambdaFeatures !== undefined) {
+    throw new RangeError(`${op}: lambdaFeatures is ${describe(opts.lambdaFeatures)}, but it applies only to hybrid kernels`);
+  }
   if (opts.kernel === undefined) {
     throw new TypeError(`${op}: kernel is missing; pass one of ${FEATURE_KINDS.map((k) => JSON.stringify(k)).join(", ")}`);
   }
@@ -241,7 +284,7 @@ export function planFeatureSettings(op: string, opts: FeatureSettingsOptions, he
   let perHead = false;
   let draw: ProjectionPlan | null = null;
   if (opts.projection !== undefined) {
-    projection = requireFloat32Array(op, "projection", opts.projection);
+    projection = requireFloat32Array(op, "projection", opts.projection as unknown);
     if (features === 0) {
       throw new RangeError(`${op}: features is 0 but a projection was given; pass its row count as features`);
     }
@@ -266,6 +309,86 @@ export function planFeatureSettings(op: string, opts: FeatureSettingsOptions, he
     projection,
     perHead,
     draw,
+    hybrid: null,
+  };
+}
+
+/** Requires one part of a hybrid projection: rows×dim shared by every head, or heads×rows×dim; returns true when per head. */
+function requireHybridPart(op: string, name: string, value: unknown, rows: number, rowsName: string, heads: number, dim: number): boolean {
+  const array = requireFloat32Array(op, `projection.${name}`, value);
+  if (array.length === heads * rows * dim && heads > 1) return true;
+  if (array.length !== rows * dim) {
+    throw new RangeError(
+      `${op}: projection.${name} has length ${array.length}, expected ${rows * dim} (${rowsName} ${rows} × dim ${dim}, ` +
+        `shared by every head) or ${heads * rows * dim} (heads ${heads} × ${rowsName} ${rows} × dim ${dim})`,
+    );
+  }
+  return false;
+}
+
+/**
+ * Validates hybrid feature settings: features (m of both bases, >= 1),
+ * lambdaFeatures (m_λ, required because r grows with m·m_λ), and the
+ * projections { base1, base2, lambda } or a seed.
+ */
+function planHybridSettings(op: string, opts: FeatureSettingsOptions, heads: number, dim: number): FeatureSettings {
+  // Reports a malformed spec under the option's name before anything else.
+  parseHybrid(op, "kernel", opts.kernel);
+  if (opts.features === undefined) {
+    throw new TypeError(`${op}: features is missing; pass m, the projection rows of each base map of the hybrid (for example 16)`);
+  }
+  const features = requireInteger(op, "features", opts.features, 1);
+  if (opts.lambdaFeatures === undefined) {
+    throw new TypeError(
+      `${op}: lambdaFeatures is missing; a hybrid kernel needs m_λ, the rows of its weight projection ` +
+        "(for example 8); there is no default because the feature count (1 + D_λ)(D1 + D2) grows with m·m_λ",
+    );
+  }
+  const lambdaFeatures = requireInteger(op, "lambdaFeatures", opts.lambdaFeatures, 1);
+  let projection: HybridProjection | null = null;
+  let perHead = false;
+  let draws: HybridSettings["draws"] = null;
+  if (opts.projection !== undefined) {
+    const value = opts.projection as unknown;
+    if (value === null || typeof value !== "object" || value instanceof Float32Array || Array.isArray(value)) {
+      throw new TypeError(
+        `${op}: projection of a hybrid kernel must be an object { base1, base2, lambda } of three Float32Arrays, got ${describe(value)}`,
+      );
+    }
+    const parts = value as Partial<HybridProjection>;
+    const flags = [
+      requireHybridPart(op, "base1", parts.base1, features, "features", heads, dim),
+      requireHybridPart(op, "base2", parts.base2, features, "features", heads, dim),
+      requireHybridPart(op, "lambda", parts.lambda, lambdaFeatures, "lambdaFeatures", heads, dim),
+    ];
+    if (flags.some((flag) => flag !== flags[0])) {
+      throw new RangeError(
+        `${op}: projection.base1, base2 and lambda must all be shared by every head or all hold one projection per head ` +
+          `(per head: ${flags.join(", ")})`,
+      );
+    }
+    perHead = flags[0];
+    projection = { base1: parts.base1 as Float32Array, base2: parts.base2 as Float32Array, lambda: parts.lambda as Float32Array };
+  } else {
+    if (opts.seed === undefined) {
+      throw new TypeError(`${op}: seed is missing; pass a seed to draw the hybrid's projections, or pass projection { base1, base2, lambda }`);
+    }
+    draws = {
+      base1: planProjection({ features, dim, seed: opts.seed, draw: 0 }, op),
+      base2: planProjection({ features, dim, seed: opts.seed, draw: 1 }, op),
+      lambda: planProjection({ features: lambdaFeatures, dim, seed: opts.seed, draw: 2 }, op),
+    };
+  }
+  const settings = { dim, kind: opts.kernel, features1: features, features2: features, lambdaFeatures, epsilon: 0 };
+  const query = planHybridFeatureMap(op, { ...settings, role: "query" });
+  const key = planHybridFeatureMap(op, { ...settings, role: "key" });
+  return {
+    query: query.bases[0],
+    key: key.bases[0],
+    projection: null,
+    perHead,
+    draw: null,
+    hybrid: { query, key, projection, perHead, draws },
   };
 }
 

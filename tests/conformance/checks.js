@@ -12,18 +12,22 @@
 //             "expected" for |expected[i]|, and condition (default 0) is a
 //             per-element amplification of the input rounding.
 //   sign      Math.sign(actual) equals Math.sign(expected) (expected nonzero).
-// In dot, ulp and relative checks an expected NaN needs a NaN and an
+//   bound     |actual − expected| ≤ factor·bound[i] + absolute, where bound
+//             lists the per-element error bound that the float64 reference
+//             derived for the float32 kernel (features, attention, kernels).
+// In dot, ulp, relative and bound checks an expected NaN needs a NaN and an
 // expected ±Infinity needs the same infinity.
 //
 // Property checks test a relation instead of values, for results that are
 // defined only up to a convention or only within a bound:
-//   orthonormal  ‖XᵀX − I‖_F (columns) or ‖XXᵀ − I‖_F (rows) ≤ (factor·terms + extra)·eps + absolute.
+//   orthonormal  ‖XᵀX − I‖_F (columns) or ‖XXᵀ − I‖_F (rows) ≤ (factor·terms + extra)·eps + absolute,
+//                with X divided by `norm` first when the check gives one (rows of norm √dim).
 //   product      ‖X·Y − T‖_F ≤ (factor·terms + extra)·eps·magnitude + absolute.
 //   triangular   every element outside the upper (or lower) triangle is ±0.
 // All residuals are computed in float64 from the float32 outputs.
 
 /** Check kinds that compare elements with `expected`. */
-const ELEMENT_KINDS = new Set(["exact", "dot", "ulp", "relative", "sign"]);
+const ELEMENT_KINDS = new Set(["exact", "dot", "ulp", "relative", "sign", "bound"]);
 
 /** Check kinds that need no rule in the tolerance table. */
 export const RULELESS_KINDS = new Set(["exact", "sign", "triangular"]);
@@ -71,7 +75,7 @@ function relativeMagnitude(check, want, i) {
   return check.magnitude[i];
 }
 
-/** Returns the largest allowed |actual − expected| for element i of a dot, ulp or relative check. */
+/** Returns the largest allowed |actual − expected| for element i of a dot, ulp, relative or bound check. */
 function elementBound(check, rule, eps, want, i) {
   const absolute = rule.absolute ?? 0;
   switch (check.kind) {
@@ -83,6 +87,8 @@ function elementBound(check, rule, eps, want, i) {
       const condition = check.condition === undefined ? 0 : check.condition[i];
       return (rule.factor * check.terms + rule.extra + condition) * eps * relativeMagnitude(check, want, i) + absolute;
     }
+    case "bound":
+      return rule.factor * check.bound[i] + absolute;
     default:
       throw new Error(`unknown check kind ${JSON.stringify(check.kind)}`);
   }
@@ -108,7 +114,7 @@ function compareElement(label, check, rule, eps, got, want, i) {
 }
 
 /** Returns ‖XᵀX − I‖_F for the columns of a rows×cols X, or ‖XXᵀ − I‖_F for its rows. */
-function orthonormalityError(x, rows, cols, axis) {
+function orthonormalityError(x, rows, cols, axis, norm = 1) {
   const byRows = axis === "rows";
   const count = byRows ? rows : cols;
   const length = byRows ? cols : rows;
@@ -118,6 +124,7 @@ function orthonormalityError(x, rows, cols, axis) {
     for (let v = 0; v < count; v++) {
       let dot = 0;
       for (let p = 0; p < length; p++) dot += at(u, p) * at(v, p);
+      dot /= norm * norm;
       const entry = dot - (u === v ? 1 : 0);
       sum += entry * entry;
     }
@@ -157,7 +164,7 @@ function compareProperty(name, actual, output, context) {
       if (problem !== null) return problem;
       const axis = check.axis ?? "columns";
       if (axis !== "columns" && axis !== "rows") throw new Error(`orthonormal axis must be "columns" or "rows", got ${JSON.stringify(axis)}`);
-      const error = orthonormalityError(actual, rows, cols, axis);
+      const error = orthonormalityError(actual, rows, cols, axis, check.norm ?? 1);
       const bound = (rule.factor * check.terms + rule.extra) * eps + (rule.absolute ?? 0);
       const formula = axis === "rows" ? "‖XXᵀ − I‖_F" : "‖XᵀX − I‖_F";
       return error <= bound ? null : `output ${name}: ${formula} with X = ${output.from} is ${error}, above ${bound}`;

@@ -6,7 +6,7 @@
 // docs/RUNTIMES.md.
 
 import { RULELESS_KINDS, compareOutput, sameFloat32Bits, selectArray } from "./checks.js";
-import { INPUT_GENERATOR, generateInput, hashFloat32 } from "./inputs.js";
+import { INPUT_GENERATOR, generateInput, hashInput } from "./inputs.js";
 
 /** The corpus format this runner reads. */
 export const CORPUS_FORMAT = "favor-conformance/2";
@@ -59,7 +59,7 @@ function makeInputs(testCase) {
   const inputs = {};
   for (const [name, spec] of Object.entries(testCase.inputs ?? {})) {
     const array = generateInput(spec);
-    const hash = hashFloat32(array);
+    const hash = hashInput(array);
     if (hash !== spec.hash) {
       throw new Error(`input ${name} hashes to ${hash}, the corpus says ${spec.hash}: this runtime generated different inputs`);
     }

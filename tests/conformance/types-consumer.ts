@@ -80,3 +80,27 @@ export async function useBilevel(favor: Favor, theta: Float32Array): Promise<num
   const promised = await favor.bilevel.gradient(theta, { ...task, outerGrad: async (x) => x.slice() }, { innerSteps: 1, innerRate: 0.1, method: "fom" });
   return result.gradient[0]! + promised.cost.innerGrad + optimizer.steps;
 }
+
+import type {
+  BaseEstimator, FavorKernel, FavorKernelSync, GaussianLambda, HybridFeaturesOptions, HybridLambda, HybridProjection,
+  HybridSpec, KernelDrawOptions, KernelEstimator, KernelOptions, KernelProjectionOptions,
+} from "favor-wasm";
+
+export async function useKernels(favor: Favor, x: Float32Array, y: Float32Array): Promise<number> {
+  const kernelSync: FavorKernelSync = favor.sync.kernel;
+  const kernelAsync: FavorKernel = favor.kernel;
+  const base: BaseEstimator = "trig";
+  const gaussianLambda: GaussianLambda = { kind: "gaussian", sigma: 2 };
+  const lambda: HybridLambda = gaussianLambda;
+  const spec: HybridSpec = { hybrid: ["positive", base], lambda };
+  const estimator: KernelEstimator = spec;
+  const draws: KernelDrawOptions = { features: 4, lambdaFeatures: 2, seed: 1, draw: 0, projectionKind: "iid", norms: "chi" };
+  const options: KernelOptions = { rowsX: 1, rowsY: 1, dim: 2, estimator, ...draws };
+  const exact: Float32Array = kernelSync.softmax(x, y, { rowsX: 1, rowsY: 1, dim: 2, estimator: "exact" });
+  const estimate: Float32Array = await kernelAsync.gaussian(x, y, options);
+  const projectionOptions: KernelProjectionOptions = { estimator: "angular-hybrid", dim: 2, features: 4, seed: 1 };
+  const parts = kernelSync.projection(projectionOptions) as HybridProjection;
+  const hybridOptions: HybridFeaturesOptions = { rows: 1, dim: 2, kind: "angular-hybrid", role: "query", projection: parts };
+  const psi: Float32Array = favor.sync.features(x, { ...hybridOptions, returnStabilizer: false });
+  return exact[0]! + estimate[0]! + psi[0]!;
+}

@@ -2,11 +2,11 @@
 // argument references and the encoding of expected values. Used only when
 // scripts/conformance-corpus.mjs writes the corpus, never by the runners.
 
-import { generateInput, hashFloat32 } from "../inputs.js";
+import { generateInput, hashInput } from "../inputs.js";
 
 /** Adds the hash of the generated values to an input spec. */
 function withHash(spec) {
-  return { ...spec, hash: hashFloat32(generateInput(spec)) };
+  return { ...spec, hash: hashInput(generateInput(spec)) };
 }
 
 /** Uniform float32 values in [low, high). */
@@ -37,6 +37,11 @@ export function values(list) {
 export function where(rows, cols, region, inside, outside) {
   const nested = ({ hash, ...spec }) => spec;
   return withHash({ kind: "where", rows, cols, region, inside: nested(inside), outside: nested(outside) });
+}
+
+/** A Uint8Array of the listed bytes, such as a key padding mask (1 masks a key out). */
+export function bytes(list) {
+  return withHash({ kind: "bytes", values: Array.from(list) });
 }
 
 /** Returns a reference to a named input, for use inside a case's arguments. */
@@ -79,6 +84,11 @@ export function exactValues(list) {
 /** Encodes float64 expected values for a "dot", "ulp" or "relative" check. */
 export function referenceValues(list) {
   return Array.from(list, encodeNumber);
+}
+
+/** Encodes per-element error bounds for a "bound" check, rounded up like magnitudes. */
+export function boundValues(list) {
+  return magnitudeValues(list);
 }
 
 /**

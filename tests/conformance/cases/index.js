@@ -2,8 +2,13 @@
 // by adding a generator here (and its rules to tolerances.json), then
 // rerunning `node scripts/conformance-corpus.mjs`.
 
+import { attentionCases } from "./attention.js";
+import { featuresCases } from "./features.js";
 import { gemvCases } from "./gemv.js";
+import { householderCases } from "./householder.js";
+import { kernelCases } from "./kernel.js";
 import { matmulCases } from "./matmul.js";
+import { projectionCases } from "./projection.js";
 import { qrCases } from "./qr.js";
 import { randomCases } from "./random.js";
 import { softmaxCases } from "./softmax.js";
@@ -12,4 +17,5 @@ import { triangularSolveCases } from "./triangular-solve.js";
 
 export const CASE_GENERATORS = [
   matmulCases, randomCases, qrCases, triangularSolveCases, transposeCases, gemvCases, softmaxCases,
+  projectionCases, featuresCases, attentionCases, householderCases, kernelCases,
 ];

@@ -3,6 +3,7 @@
 // of that memory, and copies the output out once.
 
 import {
+  featureOutputs,
   headRows,
   planCausalStep,
   type AttentionPlan,
@@ -80,8 +81,14 @@ export class CausalState {
   constructor(private readonly backend: WasmBackend, plan: CausalStatePlan) {
     const { features } = plan;
     const projection = features.draw === null ? features.projection : runProjection(backend, features.draw);
-    this.plan = { ...plan, features: { ...features, projection, draw: null } };
-    this.store = new CausalStateStore(plan.batch, plan.heads, features.query.outputs, plan.valueDim);
+    let hybrid = features.hybrid;
+    if (hybrid !== null && hybrid.draws !== null) {
+      const { draws } = hybrid;
+      const drawn = { base1: runProjection(backend, draws.base1), base2: runProjection(backend, draws.base2), lambda: runProjection(backend, draws.lambda) };
+      hybrid = { ...hybrid, projection: drawn, draws: null };
+    }
+    this.plan = { ...plan, features: { ...features, projection, draw: null, hybrid } };
+    this.store = new CausalStateStore(plan.batch, plan.heads, featureOutputs(features), plan.valueDim);
   }
 
   /** Tokens consumed since creation or the last reset. */

@@ -5,8 +5,10 @@
 //        which the linear-attention loops bring to one running shift),
 // and no additive ε, so the stabilizers cancel exactly in the ratio.
 
-import { headRows, type AttentionShape, type FeatureSettings } from "../../../api/attention.js";
+import { headRows, type AttentionShape, type FeatureSettings, type HybridSettings } from "../../../api/attention.js";
 import { EXPONENTIAL_KINDS } from "../../../api/features.js";
+import { hybridScratchElements } from "../../../api/hybrid.js";
+import { writeHybridFeatures, type HybridProjectionPointers } from "./hybrid.js";
 import type { Scope, WasmBackend } from "../backend.js";
 import { writeFeatures } from "./features.js";
 import type { FeatureSource } from "./linear-attention.js";
@@ -26,6 +28,8 @@ type GatherKernel = (
 export function favorFeatures(
   backend: WasmBackend, shape: AttentionShape, q: Float32Array, k: Float32Array, maps: FeatureSettings,
 ): (scope: Scope) => FeatureSource {
+  const hybrid = maps.hybrid;
+  if (hybrid !== null) return hybridFeatures(backend, shape, q, k, hybrid);
   return (scope) => {
     const { dim } = shape;
     const qPtr = scope.copyIn(q);
@@ -79,6 +83,87 @@ export function favorFeatures(
         const map = shift === undefined ? maps.key : { ...maps.key, keyShift: shift };
         const largest = writeFeatures(backend, map, count, rows, dim, projectionHead, out, r, shifts);
         return shift ?? largest;
+      },
+    };
+  };
+}
+
+/**
+ * The FeatureSource of hybrid attention: Ψ_q and Ψ_k of the scaled rows
+ * through writeHybridFeatures. Query rows carry their own shift; a key block
+ * carries one shift (its largest base exponent, or the given one), read back
+ * from the shift vector, so the linear-attention loops rescale it like the
+ * plain exponential maps.
+ */
+function hybridFeatures(
+  backend: WasmBackend, shape: AttentionShape, q: Float32Array, k: Float32Array, hybrid: HybridSettings,
+): (scope: Scope) => FeatureSource {
+  return (scope) => {
+    const { dim } = shape;
+    const qPtr = scope.copyIn(q);
+    const kPtr = scope.copyIn(k);
+    const parts = ["base1", "base2", "lambda"] as const;
+    const projections = { base1: 0, base2: 0, lambda: 0 };
+    for (const part of parts) {
+      if (hybrid.projection !== null) {
+        projections[part] = scope.copyIn(hybrid.projection[part]);
+      } else if (hybrid.draws !== null) {
+        const draw = hybrid.draws[part];
+        projections[part] = scope.allocF32(draw.features * draw.dim);
+        writeProjection(backend, scope, draw, projections[part]);
+      }
+    }
+    const rowsPerHead = { base1: hybrid.query.bases[0].features, base2: hybrid.query.bases[1].features, lambda: hybrid.query.lambdaFeatures };
+    const gather = backend.kernel<GatherKernel>("f32_attention_gather_rows");
+    const inputScale = Math.fround(dim ** -0.25);
+    const r = hybrid.query.outputs;
+    let rows = 0;
+    let shifts = 0;
+    let scratch = 0;
+    let qHead = 0, ldq = 0, kHead = 0, ldk = 0;
+    let headProjections: HybridProjectionPointers = { ...projections };
+
+    const gatherRows = (src: number, ld: number, positions: number, count: number) => {
+      gather(count, positions, src, ld, dim, inputScale, rows, dim, 0);
+    };
+
+    return {
+      outputs: r,
+      allocate: (allocScope, maxRows) => {
+        rows = allocScope.allocF32(maxRows * dim);
+        shifts = allocScope.allocF32(maxRows);
+        scratch = allocScope.allocF32(hybridScratchElements(hybrid.query, maxRows));
+      },
+      selectHead: (item, head) => {
+        const qRows = headRows(shape, item, head, shape.length, dim);
+        const kRows = headRows(shape, item, head, shape.keyLength, dim);
+        qHead = qPtr + qRows.offset * 4;
+        ldq = qRows.ld;
+        kHead = kPtr + kRows.offset * 4;
+        ldk = kRows.ld;
+        const offset = (part: (typeof parts)[number]) => (hybrid.perHead ? head * rowsPerHead[part] * dim * 4 : 0);
+        headProjections = {
+          base1: projections.base1 + offset("base1"),
+          base2: projections.base2 + offset("base2"),
+          lambda: projections.lambda + offset("lambda"),
+        };
+      },
+      queryFeatures: (positions, count, out) => {
+        gatherRows(qHead, ldq, positions, count);
+        writeHybridFeatures(backend, hybrid.query, count, rows, dim, headProjections, out, r, shifts, scratch);
+      },
+      keyFeatures: (positions, count, out, shift) => {
+        gatherRows(kHead, ldk, positions, count);
+        const map = shift === undefined ? hybrid.key : {
+          ...hybrid.key,
+          bases: [
+            { ...hybrid.key.bases[0], keyShift: Math.fround(shift) },
+            { ...hybrid.key.bases[1], keyShift: Math.fround(shift) },
+          ] as HybridSettings["key"]["bases"],
+        };
+        writeHybridFeatures(backend, map, count, rows, dim, headProjections, out, r, shifts, scratch);
+        // Every row of a key block carries the same shift; row 0 holds it.
+        return backend.f32(shifts, 1)[0];
       },
     };
   };
