@@ -16,7 +16,9 @@ import {
   type AttentionShapeOptions,
   type FeatureSettings,
 } from "./attention.js";
+import { FEATURE_KINDS } from "./features.js";
 import {
+  describe,
   optionalBoolean,
   optionalInteger,
   requireChoice,
@@ -81,6 +83,12 @@ export function planAttentionBackward(q: unknown, k: unknown, v: unknown, gradOu
   const causal = requireCausal(op, opts.causal, shape);
   const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);
   const features = planFeatureSettings(op, opts, shape.heads, shape.dim);
+  if (features.hybrid !== null) {
+    throw new RangeError(
+      `${op}: kernel ${describe(opts.kernel)} is a hybrid map, which has no backward pass; ` +
+        `use one of ${FEATURE_KINDS.map((kind) => JSON.stringify(kind)).join(", ")}`,
+    );
+  }
   const returnProjectionGradient = optionalBoolean(op, "returnProjectionGradient", opts.returnProjectionGradient, false);
   if (returnProjectionGradient && features.query.features === 0) {
     throw new RangeError(`${op}: returnProjectionGradient is true but features is 0, so there is no projection to differentiate`);
