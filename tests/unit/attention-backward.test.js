@@ -490,7 +490,7 @@ describe("attentionBackward start states over 100,000 positions", () => {
   // by subtraction cancels the later keys' large terms against the early
   // states: it is measured, reported and expected to exceed that bound by
   // orders of magnitude, which shows that the input really is adversarial.
-  // About 6 s per kernel on the development machine, most of it in the
+  // About 1–1.5 s per kernel on the development machine, most of it in the
   // float64 reference.
   const length = 100000, chunk = 64;
 
