@@ -22,6 +22,16 @@ export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
 export { f32_transpose } from "./transpose/transpose";
 export { f32_gemv } from "./gemv/gemv";
 export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
+export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
+export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
+export {
+  f32_features_backward, f32_attention_output_gradient, f32_attention_causal_mask, f32_attention_scatter_rows,
+  f32_rows_add_scaled, f64_state_accumulate, f64_state_read, f64_state_scale, f64_max_abs, f32_max_abs,
+  f32_axpy, f32_scale_copy,
+} from "./attention/backward";
+export {
+  f32_softmax_backward_stats, f32_softmax_backward_finish, f32_softmax_backward_scores,
+} from "./attention/softmax-backward";
 export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";
 export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
 export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";

@@ -87,6 +87,19 @@ import { planFeatures, type FeaturesOptions, type FeaturesWithStabilizer } from 
 import { planProjection, type ProjectionOptions } from "./api/projection.js";
 import { planRedrawPolicy, RedrawPolicy, type RedrawPolicyOptions } from "./api/redraw.js";
 import { runFeatures } from "./backends/wasm/ops/features.js";
+import {
+  planAttentionBackward,
+  planSoftmaxAttentionBackward,
+  type AttentionBackwardOptions,
+  type AttentionGradients,
+  type SoftmaxAttentionBackwardOptions,
+  type SoftmaxAttentionGradients,
+} from "./api/backward.js";
+import { runAttentionBackward } from "./backends/wasm/ops/attention-backward.js";
+import { runSoftmaxAttentionBackward } from "./backends/wasm/ops/softmax-backward.js";
+import { planAdam, planSgd, planSlimModel, type AdamOptions, type SgdOptions, type SlimModelOptions } from "./api/slim.js";
+import { asyncModel, SlimModel, type SlimModelAsync } from "./slim/model.js";
+import { createAdam, createSgd, requireParameters, type SlimOptimizer } from "./slim/optimizers.js";
 import { runProjection } from "./backends/wasm/ops/projection.js";
 import {
   planApply as planHouseholderApply,
@@ -351,6 +364,20 @@ export interface FavorSync {
    * gives the maps, the stabilizers and ε.
    */
   features: FeaturesFunction;
+  /**
+   * Gradients of `attention` w.r.t. q, k, v (and the projection with
+   * returnProjectionGradient) for the output gradient gradOut, with the same
+   * options. Memory beyond the inputs and gradients does not grow with the
+   * length; docs/backward.md gives the formulas and the start-state options.
+   */
+  attentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: AttentionBackwardOptions,
+  ): AttentionGradients;
+  /** Gradients of `softmaxAttention` w.r.t. q, k and v, streamed over score tiles (O(length·dim) memory). */
+  softmaxAttentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
+  ): SoftmaxAttentionGradients;
+  slim: FavorSlimSync;
   /** Exact and random-feature estimates of the softmax and Gaussian kernels (docs/kernels.md). */
   kernel: FavorKernelSync;
   linalg: FavorLinalgSync;
@@ -377,6 +404,24 @@ export interface FavorKernel {
   softmax(x: Float32Array, y: Float32Array, options: KernelOptions): Promise<Float32Array>;
   gaussian(x: Float32Array, y: Float32Array, options: KernelOptions): Promise<Float32Array>;
   projection(options: KernelProjectionOptions): Promise<Float32Array | HybridProjection>;
+}
+
+/**
+ * The SLiM runner: causal Performer language models whose gradients take
+ * activation memory proportional to a slice, not to the sequence
+ * (docs/backward.md), and optimizers for their parameters.
+ */
+export interface FavorSlimSync {
+  createModel(options: SlimModelOptions): SlimModel;
+  adam(parameters: Record<string, Float32Array>, options?: AdamOptions): SlimOptimizer;
+  sgd(parameters: Record<string, Float32Array>, options?: SgdOptions): SlimOptimizer;
+}
+
+/** Promise form of `FavorSlimSync`: the model's passes return Promises; optimizers are synchronous. */
+export interface FavorSlim {
+  createModel(options: SlimModelOptions): Promise<SlimModelAsync>;
+  adam(parameters: Record<string, Float32Array>, options?: AdamOptions): SlimOptimizer;
+  sgd(parameters: Record<string, Float32Array>, options?: SgdOptions): SlimOptimizer;
 }
 
 /** Signature of `sync.features`: the result type follows `returnStabilizer`. */
@@ -436,6 +481,15 @@ export interface Favor {
   redrawPolicy(options: RedrawPolicyOptions): Promise<RedrawPolicy>;
   /** Promise form of `sync.features`. */
   features: FeaturesAsyncFunction;
+  /** Promise form of `sync.attentionBackward`. */
+  attentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: AttentionBackwardOptions,
+  ): Promise<AttentionGradients>;
+  /** Promise form of `sync.softmaxAttentionBackward`. */
+  softmaxAttentionBackward(
+    q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
+  ): Promise<SoftmaxAttentionGradients>;
+  readonly slim: FavorSlim;
   /** Promise forms of `sync.kernel`. */
   readonly kernel: FavorKernel;
   readonly linalg: FavorLinalg;
@@ -594,6 +648,15 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     softmaxAttention: (q, k, v, options) => runSoftmaxAttention(backend, planSoftmaxAttention(q, k, v, options)),
     topK: (scores, count) => runTopK(planTopK(scores, count)),
     attention: (q, k, v, options) => runAttention(backend, planAttention(q, k, v, options)),
+    attentionBackward: (q, k, v, gradOut, options) =>
+      runAttentionBackward(backend, planAttentionBackward(q, k, v, gradOut, options)),
+    softmaxAttentionBackward: (q, k, v, gradOut, options) =>
+      runSoftmaxAttentionBackward(backend, planSoftmaxAttentionBackward(q, k, v, gradOut, options)),
+    slim: {
+      createModel: (options) => new SlimModel(backend, planSlimModel(options)),
+      adam: (parameters, options) => createAdam(requireParameters("slim.adam", parameters), planAdam(options)),
+      sgd: (parameters, options) => createSgd(requireParameters("slim.sgd", parameters), planSgd(options)),
+    },
     attentionScores: (q, k, options) => runAttentionScores(backend, planAttentionScores(q, k, options)),
     causalState: (options) => new CausalState(backend, planCausalState(options)),
     transpose: (a, options) => runTranspose(backend, planTranspose(a, options)),
@@ -663,6 +726,13 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     softmaxAttention: promised(sync.softmaxAttention),
     topK: promised(sync.topK),
     attention: promised(sync.attention),
+    attentionBackward: promised(sync.attentionBackward),
+    softmaxAttentionBackward: promised(sync.softmaxAttentionBackward),
+    slim: {
+      createModel: promised((options: SlimModelOptions) => asyncModel(sync.slim.createModel(options))),
+      adam: sync.slim.adam,
+      sgd: sync.slim.sgd,
+    },
     attentionScores: promised(sync.attentionScores),
     causalState: promised((options: CausalStateOptions): CausalStateAsync => {
       const state = sync.causalState(options);

@@ -62,6 +62,13 @@ export type {
 } from "./api/householder.js";
 export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
+export type {
+  AttentionBackwardOptions, AttentionGradients, SoftmaxAttentionBackwardOptions, SoftmaxAttentionGradients, StatePrecision,
+} from "./api/backward.js";
+export type { FavorSlim, FavorSlimSync } from "./favor.js";
+export type { AdamOptions, SgdOptions, SlimModelConfig, SlimModelOptions, SlimPassOptions } from "./api/slim.js";
+export type { SlimLossAndGradients, SlimModel, SlimModelAsync } from "./slim/model.js";
+export type { SlimOptimizer } from "./slim/optimizers.js";
 export { getLogLevel, setLogLevel, setLogSink } from "./log.js";
 export type { LogLevel, LogSink } from "./log.js";
 export type { FavorLinalg, FavorLinalgSync, FavorOdeToOde, FavorOdeToOdeSync } from "./favor.js";

@@ -1,0 +1,274 @@
+// Row kernels of the attention backward pass (bindings/backends/wasm/ops/
+// attention-backward.ts runs them between f32_gemm calls):
+//   f32_features_backward          the per-row coefficients of ∂φ/∂x
+//   f32_attention_output_gradient  gradient of out = num/den w.r.t. [num den]
+//   f32_attention_causal_mask      zero the entries a causal query cannot see
+//   f32_attention_scatter_rows     write (or add) block rows back to a tensor
+//   f32_rows_add_scaled            y_i += c_i·x_i
+//   f64_state_accumulate, f64_state_read, f64_state_scale, f64_max_abs
+//                                  the compensated (double-double) running state
+//   f32_max_abs, f32_axpy, f32_scale_copy
+//                                  the float32 running state and buffer copies
+//
+// Layout: row-major, sizes and leading dimensions in elements, pointers in
+// bytes. Row positions are i32 arrays. No kernel allocates. Outputs may not
+// overlap inputs unless a kernel's contract allows it.
+
+import { expF32 } from "../math/exp";
+import { DENOMINATOR_FLOOR } from "./rows";
+
+// @ts-ignore: decorator
+@inline const F32_BYTES: usize = 4;
+// @ts-ignore: decorator
+@inline const F64_BYTES: usize = 8;
+
+// Kind codes of f32_features_backward, in the order of FEATURE_KINDS in
+// bindings/api/features.ts.
+export const KIND_POSITIVE: i32 = 0;
+export const KIND_HYPERBOLIC: i32 = 1;
+export const KIND_TRIG: i32 = 2;
+export const KIND_RELU: i32 = 3;
+export const KIND_ELU_PLUS_ONE: i32 = 4;
+export const KIND_EXP: i32 = 5;
+export const KIND_ABS: i32 = 6;
+export const KIND_IDENTITY: i32 = 7;
+
+// @ts-ignore: decorator
+@inline function f32At(base: usize, index: i32): f32 {
+  return load<f32>(base + <usize>index * F32_BYTES);
+}
+
+/**
+ * Coefficients of the feature-map gradient. For rows×r features φ (as the
+ * forward map wrote them, stabilizer shift and ε included) and their
+ * gradient φ̄, writes the rows×m matrix A and the row vector b such that
+ *   x̄_i = Σ_l A_il·ω_l + b_i·x_i        (with a projection W, rows ω_l)
+ *   x̄_i = A_i + b_i·x_i                 (without one: m = dim, ω_l = e_l)
+ * is the gradient w.r.t. the map's input row x_i, with the shift treated as
+ * a constant. With φ̃ = φ − scale·ε (the map without its additive ε):
+ *   positive    A_l = φ̄_l·φ̃_l                              b = −Σ_l φ̄_l·φ̃_l
+ *   hyperbolic  A_l = φ̄_l·φ̃_l − φ̄_{m+l}·φ̃_{m+l}             b = −Σ_{l<2m} φ̄_l·φ̃_l
+ *   trig        A_l = φ̄_l·φ̃_{m+l} − φ̄_{m+l}·φ̃_l             b = +Σ_{l<2m} φ̄_l·φ̃_l
+ *   exp         A_l = φ̄_l·φ̃_l                              b = 0
+ *   relu        A_l = φ̄_l·scale·[z_l > 0]                    b = 0
+ *   elu+1       A_l = φ̄_l·scale·(z_l > 0 ? 1 : exp(z_l))     b = 0
+ *   abs         A_l = φ̄_l·scale·sign(z_l), sign(0) = 0       b = 0
+ *   identity    A_l = φ̄_l·scale                              b = 0
+ * z (rows×m, ldz) is the pre-activation ω_l·x (or x itself) and is read only
+ * by relu, elu+1 and abs. At the kinks of relu and abs the kernel returns
+ * the subgradient 0.
+ */
+export function f32_features_backward(
+  kind: i32, rows: i32, m: i32,
+  phi: usize, ldphi: i32, dphi: usize, lddphi: i32, z: usize, ldz: i32,
+  scale: f32, epsilon: f32, coeff: usize, ldc: i32, rowCoeff: usize,
+): void {
+  const offset: f32 = scale * epsilon;
+  for (let i = 0; i < rows; i++) {
+    const f = phi + <usize>i * <usize>ldphi * F32_BYTES;
+    const g = dphi + <usize>i * <usize>lddphi * F32_BYTES;
+    const a = coeff + <usize>i * <usize>ldc * F32_BYTES;
+    const zRow = z + <usize>i * <usize>ldz * F32_BYTES;
+    let b: f32 = 0;
+    if (kind == KIND_POSITIVE || kind == KIND_EXP) {
+      for (let l = 0; l < m; l++) {
+        const term = f32At(g, l) * (f32At(f, l) - offset);
+        store<f32>(a + <usize>l * F32_BYTES, term);
+        b -= term;
+      }
+      if (kind == KIND_EXP) b = 0;
+    } else if (kind == KIND_HYPERBOLIC) {
+      for (let l = 0; l < m; l++) {
+        const plus = f32At(g, l) * (f32At(f, l) - offset);
+        const minus = f32At(g, m + l) * (f32At(f, m + l) - offset);
+        store<f32>(a + <usize>l * F32_BYTES, plus - minus);
+        b -= plus + minus;
+      }
+    } else if (kind == KIND_TRIG) {
+      for (let l = 0; l < m; l++) {
+        const sinPart = f32At(f, l) - offset;
+        const cosPart = f32At(f, m + l) - offset;
+        const gSin = f32At(g, l);
+        const gCos = f32At(g, m + l);
+        store<f32>(a + <usize>l * F32_BYTES, gSin * cosPart - gCos * sinPart);
+        b += gSin * sinPart + gCos * cosPart;
+      }
+    } else {
+      for (let l = 0; l < m; l++) {
+        const zl = f32At(zRow, l);
+        let slope: f32 = scale;
+        if (kind == KIND_RELU) {
+          slope = zl > 0 ? scale : 0;
+        } else if (kind == KIND_ELU_PLUS_ONE) {
+          slope = zl > 0 ? scale : scale * expF32(zl);
+        } else if (kind == KIND_ABS) {
+          slope = zl > 0 ? scale : (zl < 0 ? -scale : 0);
+        }
+        store<f32>(a + <usize>l * F32_BYTES, f32At(g, l) * slope);
+      }
+    }
+    store<f32>(rowCoeff + <usize>i * F32_BYTES, b);
+  }
+}
+
+/**
+ * Writes the gradient of out = num/den w.r.t. the row [num den]. Each num
+ * row contains n numerator values followed by the denominator, and g the n
+ * output gradients. Writes out[i] = [g/den, −(g·(num/den))/den] (n + 1 values).
+ * A row whose denominator is not above DENOMINATOR_FLOOR gave an output of
+ * zeros in the forward pass (f32_attention_divide_rows), a constant, so its
+ * gradient row is zero. A NaN denominator is passed through as NaN.
+ */
+export function f32_attention_output_gradient(
+  rows: i32, n: i32, num: usize, ldn: i32, g: usize, ldg: i32, out: usize, ldo: i32,
+): void {
+  for (let i = 0; i < rows; i++) {
+    const numRow = num + <usize>i * <usize>ldn * F32_BYTES;
+    const gRow = g + <usize>i * <usize>ldg * F32_BYTES;
+    const outRow = out + <usize>i * <usize>ldo * F32_BYTES;
+    const den = f32At(numRow, n);
+    if (den <= DENOMINATOR_FLOOR) {
+      for (let c = 0; c <= n; c++) store<f32>(outRow + <usize>c * F32_BYTES, 0);
+      continue;
+    }
+    let dot: f32 = 0;
+    for (let c = 0; c < n; c++) {
+      const gc = f32At(gRow, c);
+      dot += gc * (f32At(numRow, c) / den);
+      store<f32>(outRow + <usize>c * F32_BYTES, gc / den);
+    }
+    store<f32>(outRow + <usize>n * F32_BYTES, -dot / den);
+  }
+}
+
+/**
+ * Zeroes a[i][j] wherever key j is later than query i: keyPos[j] >
+ * queryStart + i (i < rows, j < keys). keyPos must be increasing.
+ */
+export function f32_attention_causal_mask(rows: i32, queryStart: i32, keys: i32, keyPos: usize, a: usize, lda: i32): void {
+  for (let i = 0; i < rows; i++) {
+    const query = queryStart + i;
+    const row = a + <usize>i * <usize>lda * F32_BYTES;
+    let j = keys;
+    while (j > 0 && load<i32>(keyPos + (<usize>(j - 1) << 2)) > query) j--;
+    for (; j < keys; j++) store<f32>(row + <usize>j * F32_BYTES, 0);
+  }
+}
+
+/**
+ * Writes block rows back to the rows index[0..count) of dst:
+ *   dst[index[r]][c] = scale·src[r][c]           (accumulate = false)
+ *   dst[index[r]][c] = dst[index[r]][c] + scale·src[r][c]   (accumulate = true)
+ * for c < cols. src rows are lds apart, dst rows ldd apart; they may not overlap.
+ */
+export function f32_attention_scatter_rows(
+  count: i32, index: usize, src: usize, lds: i32, cols: i32, scale: f32, dst: usize, ldd: i32, accumulate: bool,
+): void {
+  for (let r = 0; r < count; r++) {
+    const row = load<i32>(index + (<usize>r << 2));
+    const from = src + <usize>r * <usize>lds * F32_BYTES;
+    const to = dst + <usize>row * <usize>ldd * F32_BYTES;
+    if (accumulate) {
+      for (let c = 0; c < cols; c++) {
+        const at = to + <usize>c * F32_BYTES;
+        store<f32>(at, load<f32>(at) + scale * f32At(from, c));
+      }
+    } else {
+      for (let c = 0; c < cols; c++) store<f32>(to + <usize>c * F32_BYTES, scale * f32At(from, c));
+    }
+  }
+}
+
+/** y_i += c_i·x_i for rows i < rows of cols values (x rows ldx apart, y rows ldy apart). */
+export function f32_rows_add_scaled(rows: i32, cols: i32, coefficients: usize, x: usize, ldx: i32, y: usize, ldy: i32): void {
+  for (let i = 0; i < rows; i++) {
+    const c = f32At(coefficients, i);
+    if (c == 0) continue;
+    const xRow = x + <usize>i * <usize>ldx * F32_BYTES;
+    const yRow = y + <usize>i * <usize>ldy * F32_BYTES;
+    for (let k = 0; k < cols; k++) {
+      const at = yRow + <usize>k * F32_BYTES;
+      store<f32>(at, load<f32>(at) + c * f32At(xRow, k));
+    }
+  }
+}
+
+/**
+ * Adds factor·p[e] (p float32, factor float64) to the double-double values
+ * (hi[e], lo[e]) for e < n, with Knuth's TwoSum, so hi + lo keeps about 106
+ * bits. Adding a term and later adding the same term times −1 returns the
+ * pair to its old value up to one rounding of 2^-106 relative to |hi|,
+ * which is what lets the backward pass rebuild a chunk's start state by
+ * subtraction without the cancellation of a float32 state.
+ */
+export function f64_state_accumulate(n: i32, p: usize, factor: f64, hi: usize, lo: usize): void {
+  for (let e = 0; e < n; e++) {
+    const x = <f64>load<f32>(p + <usize>e * F32_BYTES) * factor;
+    const hiAt = hi + <usize>e * F64_BYTES;
+    const loAt = lo + <usize>e * F64_BYTES;
+    const a = load<f64>(hiAt);
+    // TwoSum: s + err == a + x exactly.
+    const s = a + x;
+    const bv = s - a;
+    const err = (a - (s - bv)) + (x - bv);
+    const t = load<f64>(loAt) + err;
+    // FastTwoSum renormalizes so that |lo| <= ulp(hi)/2.
+    const h = s + t;
+    store<f64>(hiAt, h);
+    store<f64>(loAt, t - (h - s));
+  }
+}
+
+/** out[e] = float32((hi[e] + lo[e])·factor) for e < n. */
+export function f64_state_read(n: i32, hi: usize, lo: usize, factor: f64, out: usize): void {
+  for (let e = 0; e < n; e++) {
+    const value = (load<f64>(hi + <usize>e * F64_BYTES) + load<f64>(lo + <usize>e * F64_BYTES)) * factor;
+    store<f32>(out + <usize>e * F32_BYTES, <f32>value);
+  }
+}
+
+/** Multiplies the double-double values by factor (one rounding each, used only when the reference shift moves). */
+export function f64_state_scale(n: i32, hi: usize, lo: usize, factor: f64): void {
+  for (let e = 0; e < n; e++) {
+    const hiAt = hi + <usize>e * F64_BYTES;
+    const loAt = lo + <usize>e * F64_BYTES;
+    const h = load<f64>(hiAt) * factor;
+    const l = load<f64>(loAt) * factor;
+    const s = h + l;
+    store<f64>(hiAt, s);
+    store<f64>(loAt, l - (s - h));
+  }
+}
+
+/** Returns max |x[e]| over e < n float64 values (0 for n = 0, NaN if any is NaN). */
+export function f64_max_abs(n: i32, x: usize): f64 {
+  let best: f64 = 0;
+  for (let e = 0; e < n; e++) {
+    const v = abs<f64>(load<f64>(x + <usize>e * F64_BYTES));
+    if (v > best || v != v) best = v;
+  }
+  return best;
+}
+
+/** Returns max |x[e]| over e < n float32 values (0 for n = 0, NaN if any is NaN). */
+export function f32_max_abs(n: i32, x: usize): f32 {
+  let best: f32 = 0;
+  for (let e = 0; e < n; e++) {
+    const v = abs<f32>(f32At(x, e));
+    if (v > best || v != v) best = v;
+  }
+  return best;
+}
+
+/** y[e] += alpha·x[e] for e < n; x and y may not overlap. */
+export function f32_axpy(n: i32, alpha: f32, x: usize, y: usize): void {
+  for (let e = 0; e < n; e++) {
+    const at = y + <usize>e * F32_BYTES;
+    store<f32>(at, load<f32>(at) + alpha * f32At(x, e));
+  }
+}
+
+/** y[e] = alpha·x[e] for e < n; x and y may not overlap. */
+export function f32_scale_copy(n: i32, alpha: f32, x: usize, y: usize): void {
+  for (let e = 0; e < n; e++) store<f32>(y + <usize>e * F32_BYTES, alpha * f32At(x, e));
+}

@@ -1,0 +1,787 @@
+// Runs validated attentionBackward plans: the gradients of FAVOR+ attention
+// w.r.t. q, k, v (and the projection), with memory that does not grow with
+// the sequence. For one head, Q′ = φ(d^{-1/4}q) (L×r), K′ = φ(d^{-1/4}k),
+// U = [V 1] (L×(dv+1)), and the forward pass computes B = [num den] and
+// out = num/den. With G the output gradient, the row gradient of B is
+//   Ĝ_i = [g_i/den_i, −(g_i·out_i)/den_i]               (f32_attention_output_gradient)
+// Bidirectional (T = K′ᵀU, r×(dv+1)):
+//   Q̄′ = Ĝ·Tᵀ,  T̄ = Q′ᵀĜ,  K̄′ = U·T̄ᵀ,  Ū = K′·T̄.
+// Causal, per chunk c of C positions with start state T0 (the keys before
+// the chunk), mask M (key j visible to query i), P = M∘(Q′_c K′_cᵀ) and R
+// the gradient w.r.t. the state after the chunk:
+//   B_c  = Q′_c T0 + P U_c
+//   P̄    = M∘(Ĝ_c U_cᵀ)
+//   Q̄′_c = Ĝ_c T0ᵀ + P̄ K′_c
+//   K̄′_c = P̄ᵀ Q′_c + U_c Rᵀ
+//   Ū_c  = Pᵀ Ĝ_c + K′_c R
+//   R   ← R + Q′_cᵀ Ĝ_c        (now the gradient w.r.t. T0, carried to chunk c − 1)
+// and the chunks run in reverse. Every product is one f32_gemm call. The
+// feature gradients Q̄′, K̄′ become q̄, k̄ through f32_features_backward
+// (see its header for ∂φ/∂x per kind) and the chain factor d^{-1/4}.
+//
+// Start states. The backward pass first recomputes the forward sums
+// (pass 1) to reach the end state, then walks the chunks in reverse. Each
+// chunk's start state comes from subtracting the chunk's product
+// P_c = K′_cᵀU_c from the running state (default), or from a stored
+// checkpoint every `stateCheckpoints` chunks with the chunks in between
+// recomputed. The running state is either float64 pairs (compensated
+// summation: subtraction gives back the start state to about 2^-106
+// relative to the largest state) or float32 (the textbook subtraction,
+// which cancels when early keys are small and later ones large). Memory
+// beyond the inputs and gradients is a few chunk buffers plus the state,
+// whatever the length; checkpoints add (chunks/n + n) states.
+//
+// Shifts. The exponential maps return key features scaled by exp(−b) for
+// the largest exponent b of the block. The running state is kept at a
+// reference shift, and each chunk's products run at σ = max(b, log of the
+// state's largest entry), so neither the state nor the chunk's keys exceed
+// 1 in magnitude; R is rescaled by exp(σ_c − σ_{c+1}) between chunks. The
+// shifts are constants for differentiation: out does not depend on them.
+
+import { headRows, type AttentionShape, type FeatureSettings } from "../../../api/attention.js";
+import type { AttentionBackwardPlan, AttentionGradients, StatePrecision } from "../../../api/backward.js";
+import { EXPONENTIAL_KINDS, FEATURE_KINDS, type FeatureMap } from "../../../api/features.js";
+import type { Scope, WasmBackend } from "../backend.js";
+import { writeFeatures } from "./features.js";
+import { visibleRows } from "./linear-attention.js";
+import { writeProjection } from "./projection.js";
+
+type GemmKernel = (
+  batch: number, m: number, n: number, k: number, alpha: number,
+  a: number, lda: number, strideA: number, transA: number,
+  b: number, ldb: number, strideB: number, transB: number,
+  beta: number, c: number, ldc: number, strideC: number,
+) => void;
+type GatherKernel = (
+  count: number, index: number, src: number, lds: number, cols: number, scale: number,
+  dst: number, ldd: number, ones: number,
+) => void;
+type ScatterKernel = (
+  count: number, index: number, src: number, lds: number, cols: number, scale: number,
+  dst: number, ldd: number, accumulate: number,
+) => void;
+type MaskKernel = (rows: number, queryStart: number, keys: number, keyPos: number, a: number, lda: number) => void;
+type OutputGradientKernel = (rows: number, n: number, num: number, ldn: number, g: number, ldg: number, out: number, ldo: number) => void;
+type FeaturesBackwardKernel = (
+  kind: number, rows: number, m: number, phi: number, ldphi: number, dphi: number, lddphi: number,
+  z: number, ldz: number, scale: number, epsilon: number, coeff: number, ldc: number, rowCoeff: number,
+) => void;
+type RowsAddScaledKernel = (rows: number, cols: number, coefficients: number, x: number, ldx: number, y: number, ldy: number) => void;
+type ScaleKernel = (n: number, x: number, scale: number) => void;
+type DivideKernel = (rows: number, n: number, num: number, ldn: number, out: number, ldo: number) => void;
+type AxpyKernel = (n: number, alpha: number, x: number, y: number) => void;
+type StateAccumulateKernel = (n: number, p: number, factor: number, hi: number, lo: number) => void;
+type StateReadKernel = (n: number, hi: number, lo: number, factor: number, out: number) => void;
+type StateScaleKernel = (n: number, hi: number, lo: number, factor: number) => void;
+type MaxAbsKernel = (n: number, x: number) => number;
+
+/** Rows per block of the bidirectional passes. */
+export const BACKWARD_BLOCK_ROWS = 256;
+
+/**
+ * Largest exponent gap the compensated state absorbs before it moves its
+ * reference shift: exp(600) is far below the float64 limit exp(709), so
+ * exp(b − reference) never overflows.
+ */
+const REFERENCE_GAP = 600;
+
+/** The kernels every backward loop calls, looked up once per op. */
+export class BackwardKernels {
+  readonly gemm: GemmKernel;
+  readonly gather: GatherKernel;
+  readonly scatter: ScatterKernel;
+  readonly mask: MaskKernel;
+  readonly outputGradient: OutputGradientKernel;
+  readonly featuresBackward: FeaturesBackwardKernel;
+  readonly rowsAddScaled: RowsAddScaledKernel;
+  readonly scale: ScaleKernel;
+  readonly axpy: AxpyKernel;
+  readonly scaleCopy: AxpyKernel;
+  readonly stateAccumulate: StateAccumulateKernel;
+  readonly stateRead: StateReadKernel;
+  readonly stateScale: StateScaleKernel;
+  readonly maxAbs64: MaxAbsKernel;
+  readonly maxAbs32: MaxAbsKernel;
+  readonly divide: DivideKernel;
+
+  constructor(readonly backend: WasmBackend) {
+    this.gemm = backend.kernel<GemmKernel>("f32_gemm");
+    this.gather = backend.kernel<GatherKernel>("f32_attention_gather_rows");
+    this.scatter = backend.kernel<ScatterKernel>("f32_attention_scatter_rows");
+    this.mask = backend.kernel<MaskKernel>("f32_attention_causal_mask");
+    this.outputGradient = backend.kernel<OutputGradientKernel>("f32_attention_output_gradient");
+    this.featuresBackward = backend.kernel<FeaturesBackwardKernel>("f32_features_backward");
+    this.rowsAddScaled = backend.kernel<RowsAddScaledKernel>("f32_rows_add_scaled");
+    this.scale = backend.kernel<ScaleKernel>("f32_attention_scale");
+    this.axpy = backend.kernel<AxpyKernel>("f32_axpy");
+    this.scaleCopy = backend.kernel<AxpyKernel>("f32_scale_copy");
+    this.stateAccumulate = backend.kernel<StateAccumulateKernel>("f64_state_accumulate");
+    this.stateRead = backend.kernel<StateReadKernel>("f64_state_read");
+    this.stateScale = backend.kernel<StateScaleKernel>("f64_state_scale");
+    this.maxAbs64 = backend.kernel<MaxAbsKernel>("f64_max_abs");
+    this.maxAbs32 = backend.kernel<MaxAbsKernel>("f32_max_abs");
+    this.divide = backend.kernel<DivideKernel>("f32_attention_divide_rows");
+  }
+
+  /** C (m×n, ldc) = alpha·op(A)·op(B) + beta·C for one matrix. */
+  product(
+    m: number, n: number, k: number, a: number, lda: number, transA: boolean,
+    b: number, ldb: number, transB: boolean, beta: number, c: number, ldc: number, alpha = 1,
+  ): void {
+    this.gemm(1, m, n, k, alpha, a, lda, 0, transA ? 1 : 0, b, ldb, 0, transB ? 1 : 0, beta, c, ldc, 0);
+  }
+}
+
+/** Kinds whose gradient reads the pre-activation z = ω·x. */
+const NEEDS_PREACTIVATION = new Set(["relu", "elu+1", "abs"]);
+
+/**
+ * One block of rows passed through a feature map: the scaled inputs x, the
+ * features φ(x), and the scratch of the gradient x̄ = Σ_l A_l ω_l + b·x.
+ */
+export class FeatureRows {
+  readonly x: number;
+  readonly f: number;
+  readonly shift: number;
+  readonly z: number;
+  readonly coeff: number;
+  readonly rowCoeff: number;
+  readonly xbar: number;
+  readonly r: number;
+  readonly width: number;
+  /** Factor applied to the features since compute (scaleFeatures), which also scales their ε. */
+  private epsilonFactor = 1;
+  private readonly kindCode: number;
+
+  constructor(
+    private readonly kernels: BackwardKernels,
+    scope: Scope,
+    readonly map: FeatureMap,
+    readonly rows: number,
+    /** Factor on the input rows before the map (d^{-1/4} in attention). */
+    readonly inputScale: number,
+  ) {
+    this.r = map.outputs;
+    this.width = map.features > 0 ? map.features : map.dim;
+    this.kindCode = FEATURE_KINDS.indexOf(map.kind);
+    this.x = scope.allocF32(rows * map.dim);
+    this.f = scope.allocF32(rows * this.r);
+    this.shift = scope.allocF32(rows);
+    this.z = NEEDS_PREACTIVATION.has(map.kind) && map.features > 0 ? scope.allocF32(rows * this.width) : 0;
+    this.coeff = scope.allocF32(rows * this.width);
+    this.rowCoeff = scope.allocF32(rows);
+    this.xbar = scope.allocF32(rows * map.dim);
+  }
+
+  /**
+   * Gathers the listed rows of src (row stride ld), times inputScale, and
+   * computes their features. keyShift fixes the key stabilizer. Returns the
+   * largest exponent before shifting (−Infinity for kinds without one).
+   */
+  compute(src: number, ld: number, positions: number, count: number, projection: number, keyShift?: number): number {
+    const { dim } = this.map;
+    this.kernels.gather(count, positions, src, ld, dim, this.inputScale, this.x, dim, 0);
+    this.epsilonFactor = 1;
+    const map = keyShift === undefined ? this.map : { ...this.map, keyShift: Math.fround(keyShift) };
+    return writeFeatures(this.kernels.backend, map, count, this.x, dim, projection, this.f, this.r, this.shift);
+  }
+
+  /** Multiplies the features of the first count rows by factor. */
+  scaleFeatures(count: number, factor: number): void {
+    if (factor === 1) return;
+    this.kernels.scale(count * this.r, this.f, factor);
+    this.epsilonFactor *= factor;
+  }
+
+  /**
+   * Writes xbar (count×dim) = the gradient w.r.t. the scaled input rows,
+   * given the feature gradient dfeat (count×r, row stride lddf). When
+   * dprojection is not 0 it also adds Aᵀx (the gradient w.r.t. W) to the
+   * m×dim matrix there.
+   */
+  backward(count: number, dfeat: number, lddf: number, projection: number, dprojection: number): void {
+    const k = this.kernels;
+    const { dim, features: m, scale, epsilon } = this.map;
+    let z = 0;
+    let ldz = 0;
+    if (NEEDS_PREACTIVATION.has(this.map.kind)) {
+      if (m > 0) {
+        k.product(count, m, dim, this.x, dim, false, projection, dim, true, 0, this.z, m);
+        z = this.z;
+        ldz = m;
+      } else {
+        z = this.x;
+        ldz = dim;
+      }
+    }
+    const width = this.width;
+    k.featuresBackward(
+      this.kindCode, count, width, this.f, this.r, dfeat, lddf, z, ldz,
+      scale, Math.fround(epsilon * this.epsilonFactor), this.coeff, width, this.rowCoeff,
+    );
+    if (m > 0) {
+      k.product(count, dim, m, this.coeff, m, false, projection, dim, false, 0, this.xbar, dim);
+      if (dprojection !== 0) k.product(m, dim, count, this.coeff, m, true, this.x, dim, false, 1, dprojection, dim);
+    } else {
+      k.scaleCopy(count * dim, 1, this.coeff, this.xbar);
+    }
+    k.rowsAddScaled(count, dim, this.rowCoeff, this.x, dim, this.xbar, dim);
+  }
+}
+
+/**
+ * The running causal state Σ φ(k_j)[v_j 1]ᵀ (r×(dv+1)) of one head, as the
+ * backward pass needs it: add or subtract one chunk's product, read it at a
+ * given shift, and save or restore snapshots.
+ */
+export interface RunningState {
+  reset(): void;
+  /** Adds sign·exp(shift)·P, for a chunk product P (r×(dv+1) float32) computed at key shift `shift`. */
+  add(p: number, shift: number, sign: number): void;
+  /** Returns log of the state's largest entry (true scale), or −Infinity when it is zero. */
+  logMagnitude(): number;
+  /** Writes the state times exp(−shift) as float32 into out. */
+  read(shift: number, out: number): void;
+  /** Allocates `count` snapshot slots. */
+  allocateSnapshots(scope: Scope, count: number): SnapshotPool;
+}
+
+/** Storage for copies of a RunningState. */
+export interface SnapshotPool {
+  save(slot: number): void;
+  restore(slot: number): void;
+}
+
+function copyBytes(backend: WasmBackend, from: number, to: number, bytes: number): void {
+  new Uint8Array(backend.exports.memory.buffer).copyWithin(to, from, from + bytes);
+}
+
+/**
+ * A float32 state at its own shift τ, updated like the forward op's state:
+ * a chunk with a larger shift rescales the state, a smaller one its product.
+ */
+export class Float32State implements RunningState {
+  private readonly t: number;
+  private tau = -Infinity;
+
+  constructor(private readonly kernels: BackwardKernels, scope: Scope, private readonly size: number) {
+    this.t = scope.allocF32(size);
+  }
+
+  reset(): void {
+    this.kernels.backend.f32(this.t, this.size).fill(0);
+    this.tau = -Infinity;
+  }
+
+  add(p: number, shift: number, sign: number): void {
+    if (this.tau === -Infinity) {
+      this.tau = shift;
+    } else if (shift > this.tau) {
+      this.kernels.scale(this.size, this.t, Math.exp(this.tau - shift));
+      this.tau = shift;
+    }
+    this.kernels.axpy(this.size, sign * Math.exp(shift - this.tau), p, this.t);
+  }
+
+  logMagnitude(): number {
+    const largest = this.kernels.maxAbs32(this.size, this.t);
+    return largest > 0 ? this.tau + Math.log(largest) : -Infinity;
+  }
+
+  read(shift: number, out: number): void {
+    const factor = this.tau === -Infinity ? 0 : Math.exp(this.tau - shift);
+    this.kernels.scaleCopy(this.size, factor, this.t, out);
+  }
+
+  allocateSnapshots(scope: Scope, count: number): SnapshotPool {
+    const bytes = this.size * 4;
+    const base = scope.allocBytes(count * bytes);
+    const taus = new Float64Array(count);
+    return {
+      save: (slot) => {
+        copyBytes(this.kernels.backend, this.t, base + slot * bytes, bytes);
+        taus[slot] = this.tau;
+      },
+      restore: (slot) => {
+        copyBytes(this.kernels.backend, base + slot * bytes, this.t, bytes);
+        this.tau = taus[slot];
+      },
+    };
+  }
+}
+
+/**
+ * A state of float64 pairs (hi + lo, about 106 bits) at a fixed reference
+ * shift. Products enter with Knuth's TwoSum (f64_state_accumulate), so
+ * subtracting a product that was added restores the earlier state to about
+ * 2^-106 of the state's size, whatever the ratio of early to late keys.
+ */
+export class CompensatedState implements RunningState {
+  private readonly hi: number;
+  private readonly lo: number;
+  private reference = -Infinity;
+
+  constructor(private readonly kernels: BackwardKernels, scope: Scope, private readonly size: number) {
+    this.hi = scope.allocBytes(size * 8);
+    this.lo = scope.allocBytes(size * 8);
+  }
+
+  reset(): void {
+    const memory = this.kernels.backend.exports.memory.buffer;
+    new Float64Array(memory, this.hi, this.size).fill(0);
+    new Float64Array(memory, this.lo, this.size).fill(0);
+    this.reference = -Infinity;
+  }
+
+  add(p: number, shift: number, sign: number): void {
+    if (this.reference === -Infinity) {
+      this.reference = shift;
+    } else if (shift - this.reference > REFERENCE_GAP) {
+      // NOTE: moving the reference rounds the state once, so exact
+      // reversal by subtraction holds only while key exponents stay within
+      // REFERENCE_GAP of the first chunk's.
+      this.kernels.stateScale(this.size, this.hi, this.lo, Math.exp(this.reference - shift));
+      this.reference = shift;
+    }
+    this.kernels.stateAccumulate(this.size, p, sign * Math.exp(shift - this.reference), this.hi, this.lo);
+  }
+
+  logMagnitude(): number {
+    const largest = this.kernels.maxAbs64(this.size, this.hi);
+    return largest > 0 ? this.reference + Math.log(largest) : -Infinity;
+  }
+
+  read(shift: number, out: number): void {
+    const factor = this.reference === -Infinity ? 0 : Math.exp(this.reference - shift);
+    this.kernels.stateRead(this.size, this.hi, this.lo, factor, out);
+  }
+
+  allocateSnapshots(scope: Scope, count: number): SnapshotPool {
+    const bytes = this.size * 8;
+    const base = scope.allocBytes(2 * count * bytes);
+    const references = new Float64Array(count);
+    const backend = this.kernels.backend;
+    return {
+      save: (slot) => {
+        copyBytes(backend, this.hi, base + 2 * slot * bytes, bytes);
+        copyBytes(backend, this.lo, base + (2 * slot + 1) * bytes, bytes);
+        references[slot] = this.reference;
+      },
+      restore: (slot) => {
+        copyBytes(backend, base + 2 * slot * bytes, this.hi, bytes);
+        copyBytes(backend, base + (2 * slot + 1) * bytes, this.lo, bytes);
+        this.reference = references[slot];
+      },
+    };
+  }
+}
+
+/** Makes the running state of the requested precision. */
+export function createRunningState(kernels: BackwardKernels, scope: Scope, precision: StatePrecision, size: number): RunningState {
+  return precision === "compensated" ? new CompensatedState(kernels, scope, size) : new Float32State(kernels, scope, size);
+}
+
+/** Pointers and row strides of one head's tensors in WASM memory. */
+export interface HeadTensors {
+  q: number; ldq: number;
+  k: number; ldk: number;
+  v: number; ldv: number;
+  g: number; ldg: number;
+  dq: number; lddq: number;
+  dk: number; lddk: number;
+  dv: number; lddv: number;
+  /** The head's projection (0 without one) and where its gradient accumulates (0 when not requested). */
+  projection: number;
+  dprojection: number;
+}
+
+/** Scratch buffers for blocks of up to `rows` query rows and `rows` keys. */
+export class BackwardScratch {
+  readonly query: FeatureRows;
+  readonly key: FeatureRows;
+  readonly u: number;
+  readonly num: number;
+  readonly gh: number;
+  readonly p: number;
+  readonly pbar: number;
+  readonly dqf: number;
+  readonly dkf: number;
+  readonly du: number;
+  readonly t0: number;
+  readonly rg: number;
+  readonly pc: number;
+  readonly queryPositions: number;
+  readonly keyPositions: number;
+  readonly r: number;
+  readonly dv1: number;
+
+  constructor(
+    readonly kernels: BackwardKernels, scope: Scope, maps: { query: FeatureMap; key: FeatureMap },
+    readonly rows: number, readonly valueDim: number, inputScale: number, causal: boolean,
+  ) {
+    this.query = new FeatureRows(kernels, scope, maps.query, rows, inputScale);
+    this.key = new FeatureRows(kernels, scope, maps.key, rows, inputScale);
+    const r = maps.query.outputs;
+    const dv1 = valueDim + 1;
+    this.r = r;
+    this.dv1 = dv1;
+    this.u = scope.allocF32(rows * dv1);
+    this.num = scope.allocF32(rows * dv1);
+    this.gh = scope.allocF32(rows * dv1);
+    this.p = causal ? scope.allocF32(rows * rows) : 0;
+    this.pbar = causal ? scope.allocF32(rows * rows) : 0;
+    this.dqf = scope.allocF32(rows * r);
+    this.dkf = scope.allocF32(rows * r);
+    this.du = scope.allocF32(rows * dv1);
+    this.t0 = scope.allocF32(r * dv1);
+    this.rg = scope.allocF32(r * dv1);
+    this.pc = scope.allocF32(r * dv1);
+    this.queryPositions = scope.allocBytes(rows * 4);
+    this.keyPositions = scope.allocBytes(rows * 4);
+  }
+
+  writeRange(ptr: number, start: number, count: number): void {
+    const view = new Int32Array(this.kernels.backend.exports.memory.buffer, ptr, count);
+    for (let i = 0; i < count; i++) view[i] = start + i;
+  }
+
+  writePositions(ptr: number, positions: Int32Array, from: number, count: number): void {
+    new Int32Array(this.kernels.backend.exports.memory.buffer, ptr, count).set(positions.subarray(from, from + count));
+  }
+
+  zero(ptr: number, count: number): void {
+    this.kernels.backend.f32(ptr, count).fill(0);
+  }
+}
+
+/**
+ * Computes the features of the listed keys (at their own block shift), gathers
+ * U = [V 1] and the product P = K′ᵀU into scratch.pc. Returns the block shift
+ * (0 for kinds without an exponent).
+ */
+export function keyBlockProduct(s: BackwardScratch, h: HeadTensors, exponential: boolean, count: number): number {
+  const k = s.kernels;
+  const shift = s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection);
+  k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, s.dv1, 1);
+  k.product(s.r, s.dv1, count, s.key.f, s.r, true, s.u, s.dv1, false, 0, s.pc, s.dv1);
+  return exponential ? shift : 0;
+}
+
+/** Scatters the feature-row gradient x̄ of `rows` (times inputScale) into a gradient tensor. */
+function scatterInputGradient(s: BackwardScratch, rows: FeatureRows, positions: number, count: number, dst: number, ldd: number): void {
+  s.kernels.scatter(count, positions, rows.xbar, rows.map.dim, rows.map.dim, rows.inputScale, dst, ldd, 0);
+}
+
+/** The start-state source of a causal head: the running state and, with checkpoints, its snapshot pools. */
+export interface CausalStatePlan {
+  state: RunningState;
+  /** 0: subtraction; n >= 1: a checkpoint every n chunks. */
+  checkpointEvery: number;
+  checkpoints: SnapshotPool | null;
+  segment: SnapshotPool | null;
+}
+
+/**
+ * Runs the backward pass of causal attention for one head. Pass 1
+ * recomputes the forward sums chunk by chunk, then the chunks run in
+ * reverse with the state gradient R (see the file header).
+ */
+export function causalHeadBackward(
+  s: BackwardScratch, h: HeadTensors, plan: CausalStatePlan, exponential: boolean,
+  visible: Int32Array, length: number, chunk: number,
+): void {
+  const k = s.kernels;
+  const { state, checkpointEvery, checkpoints, segment } = plan;
+  const chunks = Math.ceil(length / chunk);
+  // keyBounds[c] … keyBounds[c + 1]: the visible keys of chunk c.
+  const keyBounds = new Int32Array(chunks + 1);
+  for (let c = 0, j = 0; c < chunks; c++) {
+    const end = Math.min((c + 1) * chunk, length);
+    while (j < visible.length && visible[j] < end) j++;
+    keyBounds[c + 1] = j;
+  }
+
+  // Pass 1: the end state, and the checkpoints on the way.
+  state.reset();
+  for (let c = 0; c < chunks; c++) {
+    if (checkpoints !== null && c % checkpointEvery === 0) checkpoints.save(c / checkpointEvery);
+    const count = keyBounds[c + 1] - keyBounds[c];
+    if (count === 0) continue;
+    s.writePositions(s.keyPositions, visible, keyBounds[c], count);
+    state.add(s.pc, keyBlockProduct(s, h, exponential, count), 1);
+  }
+
+  // Pass 2: the chunks in reverse.
+  s.zero(s.rg, s.r * s.dv1);
+  let nextShift = NaN;
+  let loadedSegment = -1;
+  for (let c = chunks - 1; c >= 0; c--) {
+    const count = keyBounds[c + 1] - keyBounds[c];
+    if (checkpoints !== null && segment !== null) {
+      const seg = Math.floor(c / checkpointEvery);
+      if (seg !== loadedSegment) {
+        // Recompute the segment's start states from its checkpoint.
+        checkpoints.restore(seg);
+        const last = Math.min((seg + 1) * checkpointEvery, chunks);
+        for (let cc = seg * checkpointEvery; cc < last; cc++) {
+          segment.save(cc - seg * checkpointEvery);
+          const n = keyBounds[cc + 1] - keyBounds[cc];
+          if (n === 0) continue;
+          s.writePositions(s.keyPositions, visible, keyBounds[cc], n);
+          state.add(s.pc, keyBlockProduct(s, h, exponential, n), 1);
+        }
+        loadedSegment = seg;
+      }
+      segment.restore(c - seg * checkpointEvery);
+    }
+    let blockShift = -Infinity;
+    if (count > 0) {
+      s.writePositions(s.keyPositions, visible, keyBounds[c], count);
+      blockShift = keyBlockProduct(s, h, exponential, count);
+      if (checkpoints === null) state.add(s.pc, blockShift, -1);
+    }
+    let shift = 0;
+    if (exponential) {
+      shift = Math.max(blockShift, state.logMagnitude());
+      if (!Number.isFinite(shift)) shift = 0;
+    }
+    state.read(shift, s.t0);
+    if (count > 0 && exponential) s.key.scaleFeatures(count, Math.exp(blockShift - shift));
+    if (!Number.isNaN(nextShift) && shift !== nextShift) k.scale(s.r * s.dv1, s.rg, Math.exp(shift - nextShift));
+    causalChunkBackward(s, h, c * chunk, Math.min((c + 1) * chunk, length) - c * chunk, count);
+    nextShift = shift;
+  }
+}
+
+/**
+ * Computes one chunk of causal attention, forward. s.t0, s.key and s.u are
+ * set as for causalChunkBackward. Writes the outputs of query rows
+ * [start, start + rows) to out (row stride ldo): (Q′T0 + P·U) divided row
+ * by row, with the denominator guard of the forward op.
+ */
+export function causalChunkForward(
+  s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number, out: number, ldo: number,
+): void {
+  const k = s.kernels;
+  const { r, dv1 } = s;
+  s.writeRange(s.queryPositions, start, rows);
+  s.query.compute(h.q, h.ldq, s.queryPositions, rows, h.projection);
+  k.product(rows, dv1, r, s.query.f, r, false, s.t0, dv1, false, 0, s.num, dv1);
+  if (keys > 0) {
+    k.product(rows, keys, r, s.query.f, r, false, s.key.f, r, true, 0, s.p, keys);
+    k.mask(rows, start, keys, s.keyPositions, s.p, keys);
+    k.product(rows, dv1, keys, s.p, keys, false, s.u, dv1, false, 1, s.num, dv1);
+  }
+  k.divide(rows, s.valueDim, s.num, dv1, out + start * ldo * 4, ldo);
+}
+
+/**
+ * Runs one chunk of the causal backward pass. On entry s.t0 contains the
+ * start state, s.rg the gradient w.r.t. the state after the chunk, and
+ * (when keys > 0) s.key / s.u the chunk's key features and [V 1] at the
+ * same shift as s.t0. On exit s.rg contains the gradient w.r.t. the start
+ * state.
+ */
+export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
+  const k = s.kernels;
+  const { r, dv1 } = s;
+  const qf = s.query.f;
+  const kf = s.key.f;
+  s.writeRange(s.queryPositions, start, rows);
+  s.query.compute(h.q, h.ldq, s.queryPositions, rows, h.projection);
+
+  // B (rows×(dv+1)) = Q′T0 + P·U with P = M∘(Q′K′ᵀ) (rows×keys).
+  k.product(rows, dv1, r, qf, r, false, s.t0, dv1, false, 0, s.num, dv1);
+  if (keys > 0) {
+    k.product(rows, keys, r, qf, r, false, kf, r, true, 0, s.p, keys);
+    k.mask(rows, start, keys, s.keyPositions, s.p, keys);
+    k.product(rows, dv1, keys, s.p, keys, false, s.u, dv1, false, 1, s.num, dv1);
+  }
+  k.outputGradient(rows, s.valueDim, s.num, dv1, h.g + start * h.ldg * 4, h.ldg, s.gh, dv1);
+
+  // Q̄′ = ĜT0ᵀ + P̄K′ with P̄ = M∘(ĜUᵀ).
+  k.product(rows, r, dv1, s.gh, dv1, false, s.t0, dv1, true, 0, s.dqf, r);
+  if (keys > 0) {
+    k.product(rows, keys, dv1, s.gh, dv1, false, s.u, dv1, true, 0, s.pbar, keys);
+    k.mask(rows, start, keys, s.keyPositions, s.pbar, keys);
+    k.product(rows, r, keys, s.pbar, keys, false, kf, r, false, 1, s.dqf, r);
+    // K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R, with R the gradient after the chunk.
+    k.product(keys, r, rows, s.pbar, keys, true, qf, r, false, 0, s.dkf, r);
+    k.product(keys, r, dv1, s.u, dv1, false, s.rg, dv1, true, 1, s.dkf, r);
+    k.product(keys, dv1, rows, s.p, keys, true, s.gh, dv1, false, 0, s.du, dv1);
+    k.product(keys, dv1, r, kf, r, false, s.rg, dv1, false, 1, s.du, dv1);
+  }
+  // R ← R + Q′ᵀĜ.
+  k.product(r, dv1, rows, qf, r, true, s.gh, dv1, false, 1, s.rg, dv1);
+
+  s.query.backward(rows, s.dqf, r, h.projection, h.dprojection);
+  scatterInputGradient(s, s.query, s.queryPositions, rows, h.dq, h.lddq);
+  if (keys > 0) {
+    s.key.backward(keys, s.dkf, r, h.projection, h.dprojection);
+    scatterInputGradient(s, s.key, s.keyPositions, keys, h.dk, h.lddk);
+    k.scatter(keys, s.keyPositions, s.du, dv1, s.valueDim, 1, h.dv, h.lddv, 0);
+  }
+}
+
+/** Runs the backward pass of bidirectional attention for one head, in blocks of s.rows rows. */
+export function bidirectionalHeadBackward(
+  s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array, length: number,
+): void {
+  const k = s.kernels;
+  const { r, dv1, rows: block } = s;
+  const size = r * dv1;
+  // Pass A: T = K′ᵀU at the running shift.
+  s.zero(s.t0, size);
+  let shift = -Infinity;
+  for (let j0 = 0; j0 < visible.length; j0 += block) {
+    const count = Math.min(block, visible.length - j0);
+    s.writePositions(s.keyPositions, visible, j0, count);
+    const blockShift = s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection);
+    if (exponential) {
+      if (blockShift > shift) {
+        if (shift !== -Infinity) k.scale(size, s.t0, Math.exp(shift - blockShift));
+        shift = blockShift;
+      } else {
+        s.key.scaleFeatures(count, Math.exp(blockShift - shift));
+      }
+    }
+    k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, dv1, 1);
+    k.product(r, dv1, count, s.key.f, r, true, s.u, dv1, false, 1, s.t0, dv1);
+  }
+
+  // Pass B: queries. T̄ = Σ Q′ᵀĜ, Q̄′ = ĜTᵀ.
+  s.zero(s.rg, size);
+  for (let i0 = 0; i0 < length; i0 += block) {
+    const count = Math.min(block, length - i0);
+    s.writeRange(s.queryPositions, i0, count);
+    s.query.compute(h.q, h.ldq, s.queryPositions, count, h.projection);
+    k.product(count, dv1, r, s.query.f, r, false, s.t0, dv1, false, 0, s.num, dv1);
+    k.outputGradient(count, s.valueDim, s.num, dv1, h.g + i0 * h.ldg * 4, h.ldg, s.gh, dv1);
+    k.product(r, dv1, count, s.query.f, r, true, s.gh, dv1, false, 1, s.rg, dv1);
+    k.product(count, r, dv1, s.gh, dv1, false, s.t0, dv1, true, 0, s.dqf, r);
+    s.query.backward(count, s.dqf, r, h.projection, h.dprojection);
+    scatterInputGradient(s, s.query, s.queryPositions, count, h.dq, h.lddq);
+  }
+
+  // Pass C: keys at the final shift. K̄′ = U·T̄ᵀ, Ū = K′T̄.
+  const keyShift = exponential && shift !== -Infinity ? shift : undefined;
+  for (let j0 = 0; j0 < visible.length; j0 += block) {
+    const count = Math.min(block, visible.length - j0);
+    s.writePositions(s.keyPositions, visible, j0, count);
+    s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection, keyShift);
+    k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, dv1, 1);
+    k.product(count, r, dv1, s.u, dv1, false, s.rg, dv1, true, 0, s.dkf, r);
+    k.product(count, dv1, r, s.key.f, r, false, s.rg, dv1, false, 0, s.du, dv1);
+    s.key.backward(count, s.dkf, r, h.projection, h.dprojection);
+    scatterInputGradient(s, s.key, s.keyPositions, count, h.dk, h.lddk);
+    k.scatter(count, s.keyPositions, s.du, dv1, s.valueDim, 1, h.dv, h.lddv, 0);
+  }
+}
+
+/** Puts the projection into the scope (given or drawn); returns its pointer, or 0 without one. */
+export function residentProjection(backend: WasmBackend, scope: Scope, features: FeatureSettings): number {
+  if (features.projection !== null) return scope.copyIn(features.projection);
+  if (features.draw !== null) {
+    const ptr = scope.allocF32(features.draw.features * features.draw.dim);
+    writeProjection(backend, scope, features.draw, ptr);
+    return ptr;
+  }
+  return 0;
+}
+
+/** Allocates a float32 buffer of `length` zeros. */
+function allocZeros(backend: WasmBackend, scope: Scope, length: number): number {
+  const ptr = scope.allocF32(length);
+  backend.f32(ptr, length).fill(0);
+  return ptr;
+}
+
+/** Returns the pointers and strides of one head's tensors. */
+function headTensors(
+  shape: AttentionShape, item: number, head: number,
+  ptrs: { q: number; k: number; v: number; g: number; dq: number; dk: number; dv: number },
+  projection: number, dprojection: number,
+): HeadTensors {
+  const { length, keyLength, dim, valueDim } = shape;
+  const qRows = headRows(shape, item, head, length, dim);
+  const kRows = headRows(shape, item, head, keyLength, dim);
+  const vRows = headRows(shape, item, head, keyLength, valueDim);
+  const gRows = headRows(shape, item, head, length, valueDim);
+  return {
+    q: ptrs.q + qRows.offset * 4, ldq: qRows.ld,
+    k: ptrs.k + kRows.offset * 4, ldk: kRows.ld,
+    v: ptrs.v + vRows.offset * 4, ldv: vRows.ld,
+    g: ptrs.g + gRows.offset * 4, ldg: gRows.ld,
+    dq: ptrs.dq + qRows.offset * 4, lddq: qRows.ld,
+    dk: ptrs.dk + kRows.offset * 4, lddk: kRows.ld,
+    dv: ptrs.dv + vRows.offset * 4, lddv: vRows.ld,
+    projection,
+    dprojection,
+  };
+}
+
+/** Runs attentionBackward: every batch item and head, bidirectional or chunked causal. */
+export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwardPlan): AttentionGradients {
+  const { shape, features } = plan;
+  const { batch, heads, length, dim, valueDim } = shape;
+  return backend.withScope(plan.op, (scope) => {
+    const ptrs = {
+      q: scope.copyIn(plan.q),
+      k: scope.copyIn(plan.k),
+      v: scope.copyIn(plan.v),
+      g: scope.copyIn(plan.gradOut),
+      dq: allocZeros(backend, scope, plan.q.length),
+      dk: allocZeros(backend, scope, plan.k.length),
+      dv: allocZeros(backend, scope, plan.v.length),
+    };
+    const projection = residentProjection(backend, scope, features);
+    const m = features.query.features;
+    const projectionLength = features.perHead ? heads * m * dim : m * dim;
+    const dprojection = plan.returnProjectionGradient ? allocZeros(backend, scope, projectionLength) : 0;
+
+    const kernels = new BackwardKernels(backend);
+    const rows = plan.causal ? Math.min(plan.chunk, length) : BACKWARD_BLOCK_ROWS;
+    const inputScale = Math.fround(dim ** -0.25);
+    const scratch = new BackwardScratch(kernels, scope, features, rows, valueDim, inputScale, plan.causal);
+    const exponential = EXPONENTIAL_KINDS.includes(features.key.kind);
+
+    let statePlan: CausalStatePlan | null = null;
+    if (plan.causal) {
+      const state = createRunningState(kernels, scope, plan.statePrecision, scratch.r * scratch.dv1);
+      const every = plan.stateCheckpoints;
+      const chunks = Math.ceil(length / rows);
+      statePlan = {
+        state,
+        checkpointEvery: every,
+        checkpoints: every > 0 ? state.allocateSnapshots(scope, Math.ceil(chunks / every)) : null,
+        segment: every > 0 ? state.allocateSnapshots(scope, Math.min(every, chunks)) : null,
+      };
+    }
+
+    const projectionBytes = m * dim * 4;
+    for (let item = 0; item < batch; item++) {
+      const visible = visibleRows(shape, item);
+      for (let head = 0; head < heads; head++) {
+        const headOffset = features.perHead ? head * projectionBytes : 0;
+        const h = headTensors(
+          shape, item, head, ptrs,
+          projection === 0 ? 0 : projection + headOffset,
+          dprojection === 0 ? 0 : dprojection + headOffset,
+        );
+        if (statePlan !== null) {
+          causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows);
+        } else {
+          bidirectionalHeadBackward(scratch, h, exponential, visible, length);
+        }
+      }
+    }
+
+    const result: AttentionGradients = {
+      dq: backend.f32(ptrs.dq, plan.q.length).slice(),
+      dk: backend.f32(ptrs.dk, plan.k.length).slice(),
+      dv: backend.f32(ptrs.dv, plan.v.length).slice(),
+    };
+    if (dprojection !== 0) result.dprojection = backend.f32(dprojection, projectionLength).slice();
+    return result;
+  });
+}
