@@ -3,6 +3,7 @@
 // rerunning `node scripts/conformance-corpus.mjs`.
 
 import { attentionCases } from "./attention.js";
+import { attentionBackwardCases } from "./attention-backward.js";
 import { featuresCases } from "./features.js";
 import { gemvCases } from "./gemv.js";
 import { householderCases } from "./householder.js";
@@ -17,5 +18,5 @@ import { triangularSolveCases } from "./triangular-solve.js";
 
 export const CASE_GENERATORS = [
   matmulCases, randomCases, qrCases, triangularSolveCases, transposeCases, gemvCases, softmaxCases,
-  projectionCases, featuresCases, attentionCases, householderCases, kernelCases,
+  projectionCases, featuresCases, attentionCases, attentionBackwardCases, householderCases, kernelCases,
 ];
