@@ -1,4 +1,4 @@
-// `npm start` until the Performer main job lands: multiplies two random
+// node scripts/run-node.mjs examples/gemm-demo.mjs: multiplies two random
 // 512×512 matrices with every WASM build this engine runs, checks the result
 // against a float64 JavaScript product, and prints the time and GFLOP/s.
 // This is a demonstration, not a benchmark: see `npm run bench -- gemm`.
