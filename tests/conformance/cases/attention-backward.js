@@ -24,6 +24,8 @@ function backwardCase(id, shape, options, seed) {
     gradOut: uniform(rows * shape.length * valueDim, seed + 3, -1, 1),
   };
   const projection = uniform(FEATURES * shape.dim, seed + 4, -1.5, 1.5);
+
+  // The mask travels as a named Uint8Array input; the reference gets its values.
   const inputs = { ...specs, projection };
   const { keyPaddingMask, ...shapeWithoutMask } = shape;
   const referenceShape = { ...shapeWithoutMask };
@@ -33,6 +35,7 @@ function backwardCase(id, shape, options, seed) {
     referenceShape.keyPaddingMask = materialize(keyPaddingMask);
     shapeArgument.keyPaddingMask = input("mask");
   }
+
   const [q, k, v, gradOut] = [specs.q, specs.k, specs.v, specs.gradOut].map(materialize);
   const referenceOptions = { ...options, features: FEATURES, projection: materialize(projection) };
   const ref = attentionBackward64(q, k, v, gradOut, referenceShape, referenceOptions);
@@ -41,6 +44,7 @@ function backwardCase(id, shape, options, seed) {
     keys: keyLength + 1, r: FEATURES, dim: shape.dim, valueDim,
     exponentSize: exponentSize(q, k, referenceShape, referenceOptions),
   };
+
   const output = (name) => ({
     from: `return.${name}`,
     expected: referenceValues(ref[name]),
