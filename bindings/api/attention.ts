@@ -272,10 +272,16 @@ export function planFeatureSettings(op: string, opts: FeatureSettingsOptions, he
   if (opts.lambdaFeatures !== undefined) {
     throw new RangeError(`${op}: lambdaFeatures is ${describe(opts.lambdaFeatures)}, but it applies only to hybrid kernels`);
   }
+  // attentionBackward has no hybrid gradient, so only the forward ops list hybrids as a choice.
+  const choices = FEATURE_KINDS.map((k) => JSON.stringify(k)).join(", ") +
+    (op === "attentionBackward" ? "" : ', or a hybrid ("angular-hybrid" or { hybrid: [base1, base2], lambda })');
   if (opts.kernel === undefined) {
-    throw new TypeError(`${op}: kernel is missing; pass one of ${FEATURE_KINDS.map((k) => JSON.stringify(k)).join(", ")}`);
+    throw new TypeError(`${op}: kernel is missing; pass one of ${choices}`);
   }
-  const kind = requireChoice(op, "kernel", opts.kernel, FEATURE_KINDS);
+  if (!(FEATURE_KINDS as readonly unknown[]).includes(opts.kernel)) {
+    throw new RangeError(`${op}: kernel must be one of ${choices}, got ${describe(opts.kernel)}`);
+  }
+  const kind = opts.kernel as (typeof FEATURE_KINDS)[number];
   if (opts.features === undefined) {
     throw new TypeError(`${op}: features is missing; pass the number of random projections m (for example 256)`);
   }

@@ -350,7 +350,7 @@ describe("attention argument checks", () => {
   const base = { batch: 1, heads: 2, length: 3, dim: 4, layout: "bhld", causal: false, kernel: "positive", features: 8, seed: 1 };
   const cases = [
     ["an unknown kernel", [f(24), f(24), f(24), { ...base, kernel: "softmax" }], RangeError,
-      /^attention: kernel must be one of "positive", "hyperbolic", "trig", "relu", "elu\+1", "exp", "abs", "identity", got "softmax"$/],
+      /^attention: kernel must be one of "positive", "hyperbolic", "trig", "relu", "elu\+1", "exp", "abs", "identity", or a hybrid \("angular-hybrid" or \{ hybrid: \[base1, base2\], lambda \}\), got "softmax"$/],
     ["a missing kernel", [f(24), f(24), f(24), { ...base, kernel: undefined }], TypeError, /^attention: kernel is missing; pass one of "positive"/],
     ["a missing features", [f(24), f(24), f(24), { ...base, features: undefined }], TypeError, /^attention: features is missing/],
     ["a missing seed", [f(24), f(24), f(24), { ...base, seed: undefined }], TypeError,
