@@ -30,10 +30,13 @@
 // docs/BENCHMARKS.md unless --no-write or --quick is given.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeBenchmarkSection } from "./benchmarks-doc.mjs";
+
+/** Heading of this suite's section in docs/BENCHMARKS.md. */
+const SECTION_HEADING = "Attention (`npm run bench -- attention`)";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const thisFile = fileURLToPath(import.meta.url);
@@ -49,8 +52,6 @@ const CHILD_TIMEOUT_MS = 300_000;
 const DECODE_PROMPT = 1024;
 const DECODE_TOKENS = 2000;
 const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";
-const DOC_START = "<!-- bench:attention:start -->";
-const DOC_END = "<!-- bench:attention:end -->";
 
 /** Deterministic inputs: a linear congruential sequence mapped to [-1, 1); the values do not affect the timing. */
 function seeded(count, seed) {
@@ -287,28 +288,6 @@ function renderReport({ lengths, results, decode, tfjsStopped }, machine) {
   ].join("\n");
 }
 
-const DOC_HEADER = `# Benchmarks
-
-Each section below is written by one suite of \`npm run bench -- <suite>\` (bench/<suite>.mjs) and replaced when
-that suite runs again, so change the suite rather than the tables. The numbers describe the machine named in each
-section at the time of the run, including whatever else was running on it.
-`;
-
-function writeDoc(section) {
-  const path = join(root, "docs", "BENCHMARKS.md");
-  mkdirSync(dirname(path), { recursive: true });
-  let doc = existsSync(path) ? readFileSync(path, "utf8") : DOC_HEADER;
-  const block = `${DOC_START}\n${section}\n${DOC_END}`;
-  const start = doc.indexOf(DOC_START);
-  const end = doc.indexOf(DOC_END);
-  if (start >= 0 && end > start) {
-    doc = doc.slice(0, start) + block + doc.slice(end + DOC_END.length);
-  } else {
-    doc = `${doc.trimEnd()}\n\n## Attention (\`npm run bench -- attention\`)\n\n${block}\n`;
-  }
-  writeFileSync(path, doc);
-  return path;
-}
 
 function parseOptions(args) {
   const known = new Set(["--quick", "--no-write"]);
@@ -332,7 +311,7 @@ export default async function attention(args) {
   };
   const section = renderReport(await run(options), machine);
   console.log(`\n${section}\n`);
-  if (options.write) console.log(`attention: wrote ${writeDoc(section)}`);
+  if (options.write) console.log(`attention: wrote ${writeBenchmarkSection("attention", SECTION_HEADING, section)}`);
 }
 
 if (process.argv[1] === thisFile) {

@@ -37,10 +37,14 @@
 // (see slimRunner).
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { writeBenchmarkSection } from "./benchmarks-doc.mjs";
+
+/** Heading of this suite's section in docs/BENCHMARKS.md. */
+const SECTION_HEADING = "Attention gradients (`npm run bench -- backward`)";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const thisFile = fileURLToPath(import.meta.url);
@@ -53,8 +57,6 @@ const QUICK_LENGTHS = [1024, 4096];
 const LIMIT_MS = 60_000;
 const CHILD_TIMEOUT_MS = 600_000;
 const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";
-const DOC_START = "<!-- bench:backward:start -->";
-const DOC_END = "<!-- bench:backward:end -->";
 
 /** Deterministic inputs in [-1, 1) from a linear congruential sequence; the values do not affect the timing. */
 function seeded(count, seed) {
@@ -331,28 +333,6 @@ function renderReport({ lengths, results, stopped }, machine) {
   ].join("\n");
 }
 
-const DOC_HEADER = `# Benchmarks
-
-Each section below is written by one suite of \`npm run bench -- <suite>\` (bench/<suite>.mjs) and replaced when
-that suite runs again, so change the suite rather than the tables. The numbers describe the machine named in each
-section at the time of the run, including whatever else was running on it.
-`;
-
-function writeDoc(section) {
-  const path = join(root, "docs", "BENCHMARKS.md");
-  mkdirSync(dirname(path), { recursive: true });
-  let doc = existsSync(path) ? readFileSync(path, "utf8") : DOC_HEADER;
-  const block = `${DOC_START}\n${section}\n${DOC_END}`;
-  const start = doc.indexOf(DOC_START);
-  const end = doc.indexOf(DOC_END);
-  if (start >= 0 && end > start) {
-    doc = doc.slice(0, start) + block + doc.slice(end + DOC_END.length);
-  } else {
-    doc = `${doc.trimEnd()}\n\n## Attention gradients (\`npm run bench -- backward\`)\n\n${block}\n`;
-  }
-  writeFileSync(path, doc);
-  return path;
-}
 
 function parseOptions(args) {
   const known = new Set(["--quick", "--no-write", "--start-states", "--slim"]);
@@ -472,7 +452,7 @@ export default async function backward(args) {
   };
   const section = renderReport(await run(options), machine);
   console.log(`\n${section}\n`);
-  if (options.write) console.log(`backward: wrote ${writeDoc(section)}`);
+  if (options.write) console.log(`backward: wrote ${writeBenchmarkSection("backward", SECTION_HEADING, section)}`);
 }
 
 if (process.argv[1] === thisFile) {

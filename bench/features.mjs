@@ -26,17 +26,18 @@
 // layout. The suite replaces its section of docs/BENCHMARKS.md unless
 // --no-write or --quick is given.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFavor } from "../dist/index.js";
 import { supportedBuilds } from "../dist/backends/wasm/features.js";
 import { backendOf } from "../dist/internal.js";
 import { planFeatureMap } from "../dist/api/features.js";
 import { writeFeatures } from "../dist/backends/wasm/ops/features.js";
+import { writeBenchmarkSection } from "./benchmarks-doc.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Heading of this suite's section in docs/BENCHMARKS.md. */
+const SECTION_HEADING = "Random-feature maps (`npm run bench -- features`)";
+
 const ROWS = 4096;
 const DIM = 64;
 const FEATURES = 256;
@@ -44,8 +45,6 @@ const TARGET_RATIO = 1.3;
 const WARMUP_MS = 300;
 const ROUNDS = 15;
 const QUICK_ROUNDS = 3;
-const DOC_START = "<!-- bench:features:start -->";
-const DOC_END = "<!-- bench:features:end -->";
 
 /** Deterministic inputs in [-1, 1)·scale (a linear congruential sequence). */
 function seeded(count, seed, scale) {
@@ -174,28 +173,6 @@ function renderReport(tables, machine, rounds, skipped) {
   return lines.join("\n").trimEnd();
 }
 
-const DOC_HEADER = `# Benchmarks
-
-Each section is written by one suite of \`npm run bench -- <suite>\` (bench/<suite>.mjs) and replaced when that
-suite runs again; change the suite, not the tables. The numbers describe the machine named in each section at the
-time of the run, including whatever else was running on it.
-`;
-
-function writeDoc(section) {
-  const path = join(root, "docs", "BENCHMARKS.md");
-  mkdirSync(dirname(path), { recursive: true });
-  let doc = existsSync(path) ? readFileSync(path, "utf8") : DOC_HEADER;
-  const block = `${DOC_START}\n${section}\n${DOC_END}`;
-  const start = doc.indexOf(DOC_START);
-  const end = doc.indexOf(DOC_END);
-  if (start >= 0 && end > start) {
-    doc = doc.slice(0, start) + block + doc.slice(end + DOC_END.length);
-  } else {
-    doc = `${doc.trimEnd()}\n\n## Random-feature maps (\`npm run bench -- features\`)\n\n${block}\n`;
-  }
-  writeFileSync(path, doc);
-  return path;
-}
 
 /** Runs the suite. options: { quick: fewer rounds and no doc update, write: update docs/BENCHMARKS.md }. */
 export async function run(options = {}) {
@@ -221,7 +198,7 @@ export async function run(options = {}) {
   }
   const report = renderReport(tables, machine, rounds, skipped);
   console.log(report);
-  if (write) console.log(`\nwrote ${writeDoc(report)}`);
+  if (write) console.log(`\nwrote ${writeBenchmarkSection("features", SECTION_HEADING, report)}`);
   return { machine, results };
 }
 

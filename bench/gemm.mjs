@@ -27,11 +27,15 @@
 // docs/BENCHMARKS.md unless --no-write or --quick is given.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { writeBenchmarkSection } from "./benchmarks-doc.mjs";
+
+/** Heading of this suite's section in docs/BENCHMARKS.md. */
+const SECTION_HEADING = "Float32 GEMM (`npm run bench -- gemm`)";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const thisFile = fileURLToPath(import.meta.url);
@@ -45,8 +49,6 @@ const ROUNDS = { targetMs: 2500, min: 7, max: 41 };
 const QUICK_ROUNDS = { targetMs: 300, min: 3, max: 5 };
 const PEAK_ITERATIONS = 1 << 24;
 const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";
-const DOC_START = "<!-- bench:gemm:start -->";
-const DOC_END = "<!-- bench:gemm:end -->";
 
 function distModule(...parts) {
   return pathToFileURL(join(root, "dist", ...parts)).href;
@@ -371,33 +373,6 @@ function renderReport(parent, relaxed, machine, options) {
   ].join("\n");
 }
 
-const DOC_HEADER = `# Benchmarks
-
-Each section below is written by one suite of \`npm run bench -- <suite>\` (bench/<suite>.mjs) and replaced when
-that suite runs again, so change the suite rather than the tables. A suite first calls every implementation for a
-fixed time (400 ms and at least three calls in the gemm suite), which lets V8 replace its baseline code with optimized code. Then it
-times the implementations in interleaved rounds, so that load from other processes spreads over all of them. It
-reports the median over the rounds with the minimum and maximum, and also the median rate per second of process CPU
-time, which leaves out time spent waiting for a core. Rates count a multiply and an add as two floating-point
-operations. The numbers describe the machine named in each section at the time of the run, including whatever else
-was running on it.
-`;
-
-function writeDoc(section) {
-  const path = join(root, "docs", "BENCHMARKS.md");
-  mkdirSync(dirname(path), { recursive: true });
-  let doc = existsSync(path) ? readFileSync(path, "utf8") : DOC_HEADER;
-  const block = `${DOC_START}\n${section}\n${DOC_END}`;
-  const start = doc.indexOf(DOC_START);
-  const end = doc.indexOf(DOC_END);
-  if (start >= 0 && end > start) {
-    doc = doc.slice(0, start) + block + doc.slice(end + DOC_END.length);
-  } else {
-    doc = `${doc.trimEnd()}\n\n## Float32 GEMM (\`npm run bench -- gemm\`)\n\n${block}\n`;
-  }
-  writeFileSync(path, doc);
-  return path;
-}
 
 function parseOptions(args) {
   const known = new Set(["--quick", "--no-write", "--child"]);
@@ -430,7 +405,7 @@ export default async function gemm(args) {
   const relaxed = measureRelaxedChild(options);
   const section = renderReport(parent, relaxed, machine, options);
   console.log(`\n${section}\n`);
-  if (options.write) console.log(`gemm: wrote ${writeDoc(section)}`);
+  if (options.write) console.log(`gemm: wrote ${writeBenchmarkSection("gemm", SECTION_HEADING, section)}`);
 }
 
 if (process.argv[1] === thisFile && process.argv.includes("--child")) {

@@ -26,10 +26,14 @@
 // --quick is given.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { writeBenchmarkSection } from "./benchmarks-doc.mjs";
+
+/** Heading of this suite's section in docs/BENCHMARKS.md. */
+const SECTION_HEADING = "Householder products (`npm run bench -- householder`)";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const thisFile = fileURLToPath(import.meta.url);
@@ -48,18 +52,6 @@ const WARMUP_MS = 300;
 const ROUNDS = { targetMs: 4000, min: 5, max: 31 };
 const QUICK_ROUNDS = { targetMs: 500, min: 3, max: 5 };
 const CASES = ["product cwy", "product sequential", "apply cwy", "apply sequential", "gemm"];
-
-const DOC_START = "<!-- bench:householder:start -->";
-const DOC_END = "<!-- bench:householder:end -->";
-const DOC_HEADER = `# Benchmarks
-
-Each section below is written by one suite of \`npm run bench -- <suite>\` (bench/<suite>.mjs) and replaced when
-that suite runs again, so change the suite rather than the tables. A suite first calls every implementation until V8
-has compiled it with its optimizing tier, then times the implementations in interleaved rounds so that load from
-other processes spreads over all of them, and reports the median with the minimum and maximum over the rounds. Rates
-count a multiply and an add as two floating-point operations. The numbers describe the machine named in each section
-at the time of the run, including whatever else was running on it.
-`;
 
 /** Returns `count` values uniform in [−1, 1) from a small deterministic generator (a linear congruential one). */
 function uniformMatrix(count, seed) {
@@ -174,21 +166,6 @@ function renderReport(sections, machine, options) {
   ].join("\n").trimEnd();
 }
 
-function writeDoc(section) {
-  const path = join(root, "docs", "BENCHMARKS.md");
-  mkdirSync(dirname(path), { recursive: true });
-  let doc = existsSync(path) ? readFileSync(path, "utf8") : DOC_HEADER;
-  const block = `${DOC_START}\n${section}\n${DOC_END}`;
-  const start = doc.indexOf(DOC_START);
-  const end = doc.indexOf(DOC_END);
-  if (start >= 0 && end > start) {
-    doc = doc.slice(0, start) + block + doc.slice(end + DOC_END.length);
-  } else {
-    doc = `${doc.trimEnd()}\n\n## Householder products (\`npm run bench -- householder\`)\n\n${block}\n`;
-  }
-  writeFileSync(path, doc);
-  return path;
-}
 
 /**
  * Runs the suite with options { quick?, write?, sizes?, builds? } and
@@ -230,7 +207,7 @@ export async function run(options = {}) {
   }
   const section = renderReport(sections, machine, settings);
   console.log(`\n${section}\n`);
-  if (settings.write) console.log(`householder: wrote ${writeDoc(section)}`);
+  if (settings.write) console.log(`householder: wrote ${writeBenchmarkSection("householder", SECTION_HEADING, section)}`);
   return section;
 }
 

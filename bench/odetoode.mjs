@@ -16,14 +16,16 @@
 // minimum CPU time per step and the minimum wall time. The suite replaces
 // its section of docs/BENCHMARKS.md unless --no-write or --quick is given.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { writeBenchmarkSection } from "./benchmarks-doc.mjs";
+
+/** Heading of this suite's section in docs/BENCHMARKS.md. */
+const SECTION_HEADING = "ODEtoODE steps (`npm run bench -- odetoode`)";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const DOC_START = "<!-- bench:odetoode:start -->";
-const DOC_END = "<!-- bench:odetoode:end -->";
 const BATCH = 32;
 
 /** Default grid; --quick keeps the two smallest dims, 4 steps and one round. */
@@ -101,7 +103,7 @@ export async function run(options = {}) {
     : "f32_gemm";
   const section = render(rows, favor.info.build, grid);
   console.log(`\n${section}\n`);
-  if (grid.write) console.log(`odetoode: wrote ${writeDoc(section)}`);
+  if (grid.write) console.log(`odetoode: wrote ${writeBenchmarkSection("odetoode", SECTION_HEADING, section)}`);
   return rows;
 }
 
@@ -142,28 +144,6 @@ function render(rows, build, grid) {
   return lines.join("\n");
 }
 
-const DOC_HEADER = `# Benchmarks
-
-Each section below is written by one suite of \`npm run bench -- <suite>\` (bench/<suite>.mjs) and replaced when
-that suite runs again, so change the suite rather than the tables. The numbers describe the machine named in each
-section at the time of the run, including whatever else was running on it.
-`;
-
-function writeDoc(section) {
-  const path = join(root, "docs", "BENCHMARKS.md");
-  mkdirSync(dirname(path), { recursive: true });
-  let doc = existsSync(path) ? readFileSync(path, "utf8") : DOC_HEADER;
-  const block = `${DOC_START}\n${section}\n${DOC_END}`;
-  const start = doc.indexOf(DOC_START);
-  const end = doc.indexOf(DOC_END);
-  if (start >= 0 && end > start) {
-    doc = doc.slice(0, start) + block + doc.slice(end + DOC_END.length);
-  } else {
-    doc = `${doc.trimEnd()}\n\n## ODEtoODE steps (\`npm run bench -- odetoode\`)\n\n${block}\n`;
-  }
-  writeFileSync(path, doc);
-  return path;
-}
 
 /** Parses the command-line options of the file header. */
 function parseOptions(args) {
