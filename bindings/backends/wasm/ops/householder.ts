@@ -170,11 +170,11 @@ class Kernels {
   /**
    * Writes S = 𝒫(UᵀU) into the k×k buffer `s`, given the k×n matrix Uᵀ at
    * `ut`. Only the upper triangle is needed, so the Gram matrix is computed
-   * in row blocks of SOLVE_BLOCK, each from its diagonal to the right.
+   * in row blocks of `block` rows, each from its diagonal to the right.
    */
-  formS(ut: number, n: number, k: number, s: number): void {
-    for (let r0 = 0; r0 < k; r0 += SOLVE_BLOCK) {
-      const rows = Math.min(SOLVE_BLOCK, k - r0);
+  formS(ut: number, n: number, k: number, s: number, block = SOLVE_BLOCK): void {
+    for (let r0 = 0; r0 < k; r0 += block) {
+      const rows = Math.min(block, k - r0);
       this.gemm(rows, k - r0, n, 1, ut + r0 * n * F32, n, false, ut + r0 * n * F32, n, true, 0, s + (r0 * k + r0) * F32, k);
     }
     this.applyP(k, s, k);
@@ -231,9 +231,9 @@ function applyCwy(
     const first = panel * APPLY_PANEL;
     const width = Math.min(APPLY_PANEL, k - first);
     const up = ut + first * n * F32;
-    // S_p = 𝒫(U_pᵀU_p), width×width with row stride width.
-    kernels.gemm(width, width, n, 1, up, n, false, up, n, true, 0, s, width);
-    kernels.applyP(width, s, width);
+    // S_p = 𝒫(U_pᵀU_p), width×width with row stride width. Two row blocks
+    // skip a quarter of the Gram block's multiply-adds.
+    kernels.formS(up, n, width, s, APPLY_PANEL / 2);
     // Z = S_p⁻¹·U_pᵀ·X (S_p⁻ᵀ for Qᵀ), then X ← X − U_p·Z.
     kernels.gemm(width, cols, n, 1, up, n, false, x, cols, false, 0, z, cols);
     kernels.trsm(width, cols, s, width, z, cols, 0, transpose ? 1 : 0, 0);
