@@ -231,8 +231,8 @@ function applyCwy(
     const first = panel * APPLY_PANEL;
     const width = Math.min(APPLY_PANEL, k - first);
     const up = ut + first * n * F32;
-    // S_p = 𝒫(U_pᵀU_p), width×width with row stride width. Two row blocks
-    // skip a quarter of the Gram block's multiply-adds.
+    // S_p = 𝒫(U_pᵀU_p), width×width with row stride width. Row blocks of
+    // half a panel skip up to a quarter of the Gram block's multiply-adds.
     kernels.formS(up, n, width, s, APPLY_PANEL / 2);
     // Z = S_p⁻¹·U_pᵀ·X (S_p⁻ᵀ for Qᵀ), then X ← X − U_p·Z.
     kernels.gemm(width, cols, n, 1, up, n, false, x, cols, false, 0, z, cols);
