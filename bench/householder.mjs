@@ -20,8 +20,8 @@
 // every time includes copying v and x in and the result out (O(n²), small
 // next to the O(n³) work). n = 520 and 1000 are controls for 512 and 1024:
 // the sequential passes walk 16-column strips down rows n floats apart, and
-// with a row stride of 2 KiB or 4 KiB they ran 1.4–2 times (n = 512) and
-// 4.7–6.7 times (n = 1024) slower per flop than at the sizes around them, most
+// with a row stride of 2 KiB or 4 KiB they ran 1.4–2.2 times (n = 512) and
+// 4.7–6.8 times (n = 1024) slower per flop than at the sizes around them, most
 // likely from cache-set conflicts (not profiled further). A ratio at a
 // power of two therefore overstates what CWY gains at other sizes.
 //
