@@ -40,7 +40,7 @@
 
 import { HAS_SIMD } from "../isa";
 import { expF32, expF32x4 } from "../math/exp";
-import { expFastF32, expFastF32x4 } from "../math/exp-fast";
+import { FAST_LIMIT, expFastF32, expFastF32x4, expFastInRangeF32x4 } from "../math/exp-fast";
 import { cosF32, cosOfSinCosF32x4, sinCosF32x4, sinF32 } from "../math/sincos";
 
 export const SHIFT_NONE: i32 = 0;
@@ -96,13 +96,18 @@ export function f32_half_squared_norms(rows: i32, dim: i32, x: usize, ldx: i32, 
   }
 }
 
+// The smallest value seen by the last rowMax call (the smallest |z_l| when
+// `absolute`); meaningful only when that call's maximum is not NaN.
+let rowMinimum: f32 = Infinity;
+
 /**
  * Returns max_l z_l of n values, or max_l |z_l| when `absolute`; NaN when
  * any is NaN, −Infinity when n is 0. A zero maximum is returned as +0 on
- * every build.
+ * every build. Leaves the minimum in rowMinimum.
  */
 function rowMax(n: i32, z: usize, absolute: bool): f32 {
   let m: f32 = -Infinity;
+  let low: f32 = Infinity;
   let l = 0;
   if (HAS_SIMD) {
     if (n >= 4) {
@@ -112,6 +117,8 @@ function rowMax(n: i32, z: usize, absolute: bool): f32 {
       // and the ±0 it may pick is made +0 below.
       let even = f32x4.splat(-Infinity);
       let odd = even;
+      let evenLow = f32x4.splat(Infinity);
+      let oddLow = evenLow;
       let nan = i32x4.splat(0);
       for (; l + 8 <= n; l += 8) {
         const p = z + <usize>l * F32_BYTES;
@@ -119,19 +126,27 @@ function rowMax(n: i32, z: usize, absolute: bool): f32 {
         const second = absolute ? f32x4.abs(v128.load(p, 16)) : v128.load(p, 16);
         even = f32x4.pmax(even, first);
         odd = f32x4.pmax(odd, second);
+        evenLow = f32x4.pmin(evenLow, first);
+        oddLow = f32x4.pmin(oddLow, second);
         nan = v128.or(nan, v128.or(f32x4.ne(first, first), f32x4.ne(second, second)));
       }
       if (l + 4 <= n) {
         const loaded = v128.load(z + <usize>l * F32_BYTES);
         const v = absolute ? f32x4.abs(loaded) : loaded;
         even = f32x4.pmax(even, v);
+        evenLow = f32x4.pmin(evenLow, v);
         nan = v128.or(nan, f32x4.ne(v, v));
         l += 4;
       }
       const lanes = f32x4.pmax(even, odd);
+      const lowLanes = f32x4.pmin(evenLow, oddLow);
       m = max<f32>(
         max<f32>(f32x4.extract_lane(lanes, 0), f32x4.extract_lane(lanes, 1)),
         max<f32>(f32x4.extract_lane(lanes, 2), f32x4.extract_lane(lanes, 3)),
+      );
+      low = min<f32>(
+        min<f32>(f32x4.extract_lane(lowLanes, 0), f32x4.extract_lane(lowLanes, 1)),
+        min<f32>(f32x4.extract_lane(lowLanes, 2), f32x4.extract_lane(lowLanes, 3)),
       );
       if (v128.any_true(nan)) m = NaN;
     }
@@ -139,17 +154,21 @@ function rowMax(n: i32, z: usize, absolute: bool): f32 {
   for (; l < n; l++) {
     const v = load<f32>(z + <usize>l * F32_BYTES);
     m = max<f32>(m, absolute ? abs<f32>(v) : v);
+    low = min<f32>(low, absolute ? abs<f32>(v) : v);
   }
+  rowMinimum = low;
   // −0 + 0 = +0; every other value (NaN and −Infinity included) is unchanged.
   return m + 0;
 }
 
 /**
  * Writes scale·(exp(z_l − c) + ε) over z_l for l < n and, when `mirrored`,
- * scale·(exp(−z_l − c) + ε) at z + n·4 bytes onward.
+ * scale·(exp(−z_l − c) + ε) at z + n·4 bytes onward. `inRange` promises that
+ * every exponent is within ±FAST_LIMIT, so the vectors skip expFastF32x4's
+ * range check; the results are the same bits either way.
  */
 // @ts-ignore: decorator
-@inline function expRow(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32): void {
+@inline function expRow(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32, inRange: bool): void {
   let l = 0;
   if (HAS_SIMD) {
     const cv = f32x4.splat(c);
@@ -160,14 +179,17 @@ function rowMax(n: i32, z: usize, absolute: bool): f32 {
       for (; l + 4 <= n; l += 4) {
         const p = z + <usize>l * F32_BYTES;
         const v = v128.load(p);
-        v128.store(p, f32x4.mul(f32x4.add(expFastF32x4(f32x4.sub(v, cv)), ev), sv));
+        const e = f32x4.sub(v, cv);
+        const eMirror = f32x4.sub(f32x4.neg(v), cv);
+        v128.store(p, f32x4.mul(f32x4.add(inRange ? expFastInRangeF32x4(e) : expFastF32x4(e), ev), sv));
         const q = p + <usize>n * F32_BYTES;
-        v128.store(q, f32x4.mul(f32x4.add(expFastF32x4(f32x4.sub(f32x4.neg(v), cv)), ev), sv));
+        v128.store(q, f32x4.mul(f32x4.add(inRange ? expFastInRangeF32x4(eMirror) : expFastF32x4(eMirror), ev), sv));
       }
     } else {
       for (; l + 4 <= n; l += 4) {
         const p = z + <usize>l * F32_BYTES;
-        v128.store(p, f32x4.mul(f32x4.add(expFastF32x4(f32x4.sub(v128.load(p), cv)), ev), sv));
+        const e = f32x4.sub(v128.load(p), cv);
+        v128.store(p, f32x4.mul(f32x4.add(inRange ? expFastInRangeF32x4(e) : expFastF32x4(e), ev), sv));
       }
     }
   }
@@ -176,6 +198,35 @@ function rowMax(n: i32, z: usize, absolute: bool): f32 {
     const v = load<f32>(p);
     store<f32>(p, (expFastF32(v - c) + epsilon) * scale);
     if (mirrored) store<f32>(p + <usize>n * F32_BYTES, (expFastF32(-v - c) + epsilon) * scale);
+  }
+}
+
+// expRow for rows whose exponents are all within ±FAST_LIMIT, and for any
+// row. Separate functions, each called from two places, so that the
+// optimizer keeps two loops instead of testing `inRange` per vector.
+function expRowInRange(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32): void {
+  expRow(n, z, c, mirrored, scale, epsilon, true);
+}
+
+function expRowAnyRange(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32): void {
+  expRow(n, z, c, mirrored, scale, epsilon, false);
+}
+
+/**
+ * Maps one row with the shift c, given the row's largest z (|z| when
+ * mirrored) `top` and smallest `bottom`. Exponents lie in
+ * [bottom − c, top − c], or [−top − c, top − c] when mirrored; rounding is
+ * monotonic, so the rounded exponents do too. A NaN bound fails the test.
+ */
+// @ts-ignore: decorator
+@inline function expRowStabilized(
+  n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32, top: f32, bottom: f32,
+): void {
+  const low = mirrored ? -top : bottom;
+  if (top - c <= FAST_LIMIT && low - c >= -FAST_LIMIT) {
+    expRowInRange(n, z, c, mirrored, scale, epsilon);
+  } else {
+    expRowAnyRange(n, z, c, mirrored, scale, epsilon);
   }
 }
 
@@ -215,10 +266,10 @@ export function expMapRows(
     const top = rowMax(m, row, mirrored);
     largest = max<f32>(largest, top - h);
     if (mode == SHIFT_PER_ROW) {
-      expRow(m, row, top, mirrored, scale, epsilon);
+      expRowStabilized(m, row, top, mirrored, scale, epsilon, top, rowMinimum);
       store<f32>(scalar, top - h);
     } else {
-      expRow(m, row, h + shift, mirrored, scale, epsilon);
+      expRowStabilized(m, row, h + shift, mirrored, scale, epsilon, top, rowMinimum);
       store<f32>(scalar, shift);
     }
   }

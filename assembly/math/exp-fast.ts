@@ -29,7 +29,7 @@
 import { expF32, expF32x4 } from "./exp";
 
 // @ts-ignore: decorator
-@inline const FAST_LIMIT: f32 = 87.3;
+@inline export const FAST_LIMIT: f32 = 87.3;
 // @ts-ignore: decorator
 @inline const LOG2E: f32 = reinterpret<f32>(0x3FB8AA3B); // 1.44269502
 // 1.5·2^23: adding it rounds a value below 2^22 in magnitude to an integer,
@@ -83,9 +83,13 @@ const TABLE: usize = memory.data<f32>([
   return p * power;
 }
 
-/** Returns e^x for each of four float32 lanes (the vector twin of expFastF32). */
+/**
+ * Returns e^x for each of four float32 lanes with |x| <= FAST_LIMIT or NaN:
+ * expFastF32x4 without its range check, for callers that have checked the
+ * range of a whole row. Other inputs give wrong results.
+ */
 // @ts-ignore: decorator
-@inline export function expFastF32x4(x: v128): v128 {
+@inline export function expFastInRangeF32x4(x: v128): v128 {
   const shifted = f32x4.add(f32x4.mul(x, splatEntry(1)), splatEntry(2));
   const kf = f32x4.sub(shifted, splatEntry(2));
   const r = f32x4.sub(f32x4.sub(x, f32x4.mul(kf, splatEntry(3))), f32x4.mul(kf, splatEntry(4)));
@@ -95,7 +99,13 @@ const TABLE: usize = memory.data<f32>([
   const q = f32x4.add(low, f32x4.mul(r2, high));
   const p = f32x4.add(splatEntry(10), f32x4.add(r, f32x4.mul(r2, q)));
   const power = i32x4.add(i32x4.shl(shifted, 23), splatEntry(11));
-  const result = f32x4.mul(p, power);
+  return f32x4.mul(p, power);
+}
+
+/** Returns e^x for each of four float32 lanes (the vector twin of expFastF32). */
+// @ts-ignore: decorator
+@inline export function expFastF32x4(x: v128): v128 {
+  const result = expFastInRangeF32x4(x);
   // Lanes outside the fast range (NaN is not among them; it gives NaN above)
   // take expF32x4, as the scalar twin does.
   const outside = f32x4.gt(f32x4.abs(x), splatEntry(0));
