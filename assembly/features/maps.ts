@@ -26,8 +26,9 @@
 // by f32_features_pointwise) and receives s_i on output.
 // Rounding, all builds alike: the exponent is computed as z_il − c_i with
 // c_i = z-maximum of row i (SHIFT_PER_ROW, so the largest term is exactly 1)
-// or c_i = h_i + s (SHIFT_MAX, SHIFT_GIVEN) or c_i = h_i (SHIFT_NONE). exp,
-// sin and cos are the bit-identical kernels of assembly/math, and every loop
+// or c_i = h_i + s (SHIFT_MAX, SHIFT_GIVEN) or c_i = h_i (SHIFT_NONE). exp
+// (the faster one of exp-fast.ts in the exponential maps), sin and cos are
+// the bit-identical kernels of assembly/math, and every loop
 // runs the same operations on the vector and scalar paths, so the three
 // binaries return the same bits for the same z and h.
 // Return value of the exponential kernels: the largest exponent of the call
@@ -214,9 +215,9 @@ function expRowAnyRange(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, ep
 
 /**
  * Maps one row with the shift c, given the row's largest z (|z| when
- * mirrored) `top` and smallest `bottom`. Exponents lie in
- * [bottom − c, top − c], or [−top − c, top − c] when mirrored; rounding is
- * monotonic, so the rounded exponents do too. A NaN bound fails the test.
+ * mirrored) `top` and smallest `bottom`. The exponents lie in
+ * [bottom − c, top − c], or in [−top − c, top − c] when mirrored. Rounding
+ * is monotonic, so the rounded exponents do too. A NaN bound fails the test.
  */
 // @ts-ignore: decorator
 @inline function expRowStabilized(

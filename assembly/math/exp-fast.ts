@@ -9,8 +9,8 @@
 // underflow to subnormals and 0, overflow to +Infinity and ±Infinity behave
 // exactly as in exp.ts. NaN gives NaN.
 // Maximum error: 0.9895 ULP against float64 Math.exp, measured on every
-// float32 in [-87.3, 87.3] by scripts/measure-math-ulp.mjs --fn expFast; the
-// rest of the range is expF32's 0.7791 ULP. tests/unit/math.test.js asserts
+// float32 in [-87.3, 87.3] by scripts/measure-math-ulp.mjs --fn expFast.
+// The rest of the range goes to expF32, whose maximum is 0.7791 ULP. tests/unit/math.test.js asserts
 // MAX_ULP.expFast = 0.99 on the same inputs as for expF32.
 //
 // Method, compared with expF32: the same reduction x = k·ln2 + r and the same
