@@ -18,12 +18,13 @@ export {
   f32_attention_gather_rows, f32_attention_masked_product, f32_attention_divide_rows, f32_attention_scale,
   f32_attention_reciprocal_rows,
 } from "./attention/rows";
-export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
+export { f32_exp, f32_exp_fast, f32_sin, f32_cos } from "./math/elementwise";
 export { f32_transpose } from "./transpose/transpose";
 export { f32_gemv } from "./gemv/gemv";
 export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
 export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
 export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
+export { f32_features_projected } from "./features/projected";
 export {
   f32_features_backward, f32_attention_output_gradient, f32_attention_causal_mask, f32_attention_scatter_rows,
   f32_rows_add_scaled, f64_state_accumulate, f64_state_read, f64_state_scale, f64_max_abs, f32_max_abs,
