@@ -34,8 +34,6 @@ export {
   f32_softmax_backward_stats, f32_softmax_backward_finish, f32_softmax_backward_scores,
 } from "./attention/softmax-backward";
 export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";
-export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
-export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
 export { f32_getrf, f32_getrs } from "./linalg/lu";
 export {
   f32_matrix_norm1, f32_sum_squares, f32_axpby, f32_fill, f32_sum_difference,
