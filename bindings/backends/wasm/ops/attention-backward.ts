@@ -38,11 +38,13 @@
 // 1 in magnitude; R is rescaled by exp(σ_c − σ_{c+1}) between chunks. The
 // shifts are constants for differentiation: out does not depend on them.
 
-import { headRows, type AttentionShape, type FeatureSettings } from "../../../api/attention.js";
+import { headRows, type AttentionShape, type FeatureSettings, type HybridSettings } from "../../../api/attention.js";
 import type { AttentionBackwardPlan, AttentionGradients, StatePrecision } from "../../../api/backward.js";
+import type { HybridProjection } from "../../../api/hybrid.js";
 import { EXPONENTIAL_KINDS, FEATURE_KINDS, type FeatureMap } from "../../../api/features.js";
 import type { Scope, WasmBackend } from "../backend.js";
 import { writeFeatures } from "./features.js";
+import { HybridFeatureRows, hybridProjectionRows } from "./hybrid-backward.js";
 import { visibleRows } from "./linear-attention.js";
 import { writeProjection } from "./projection.js";
 
@@ -132,6 +134,26 @@ export class BackwardKernels {
   }
 }
 
+/**
+ * One block of rows passed through a feature map, as the backward loops use
+ * it: FeatureRows for the plain maps, HybridFeatureRows (ops/hybrid-backward.ts)
+ * for the hybrids.
+ */
+export interface RowFeatures {
+  /** The scaled input rows (rows×dim). */
+  readonly x: number;
+  /** Their features (rows×r). */
+  readonly f: number;
+  /** The gradient w.r.t. the scaled input rows, written by backward (rows×dim). */
+  readonly xbar: number;
+  readonly r: number;
+  readonly dim: number;
+  readonly inputScale: number;
+  compute(src: number, ld: number, positions: number, count: number, projection: number, keyShift?: number): number;
+  scaleFeatures(count: number, factor: number): void;
+  backward(count: number, dfeat: number, lddf: number, projection: number, dprojection: number): void;
+}
+
 /** Kinds whose gradient reads the pre-activation z = ω·x. */
 const NEEDS_PREACTIVATION = new Set(["relu", "elu+1", "abs"]);
 
@@ -139,8 +161,9 @@ const NEEDS_PREACTIVATION = new Set(["relu", "elu+1", "abs"]);
  * One block of rows passed through a feature map: the scaled inputs x, the
  * features φ(x), and the scratch of the gradient x̄ = Σ_l A_l ω_l + b·x.
  */
-export class FeatureRows {
+export class FeatureRows implements RowFeatures {
   readonly x: number;
+  readonly dim: number;
   readonly f: number;
   readonly shift: number;
   readonly z: number;
@@ -162,6 +185,7 @@ export class FeatureRows {
     readonly inputScale: number,
   ) {
     this.r = map.outputs;
+    this.dim = map.dim;
     this.width = map.features > 0 ? map.features : map.dim;
     this.kindCode = FEATURE_KINDS.indexOf(map.kind);
     this.x = scope.allocF32(rows * map.dim);
@@ -397,8 +421,8 @@ export interface HeadTensors {
 
 /** Scratch buffers for blocks of up to `rows` query rows and `rows` keys. */
 export class BackwardScratch {
-  readonly query: FeatureRows;
-  readonly key: FeatureRows;
+  readonly query: RowFeatures;
+  readonly key: RowFeatures;
   readonly u: number;
   readonly num: number;
   readonly gh: number;
@@ -416,12 +440,19 @@ export class BackwardScratch {
   readonly dv1: number;
 
   constructor(
-    readonly kernels: BackwardKernels, scope: Scope, maps: { query: FeatureMap; key: FeatureMap },
+    readonly kernels: BackwardKernels, scope: Scope,
+    maps: { query: FeatureMap; key: FeatureMap; hybrid?: HybridSettings | null },
     readonly rows: number, readonly valueDim: number, inputScale: number, causal: boolean,
   ) {
-    this.query = new FeatureRows(kernels, scope, maps.query, rows, inputScale);
-    this.key = new FeatureRows(kernels, scope, maps.key, rows, inputScale);
-    const r = maps.query.outputs;
+    const hybrid = maps.hybrid ?? null;
+    if (hybrid !== null) {
+      this.query = new HybridFeatureRows(kernels, scope, hybrid.query, rows, inputScale);
+      this.key = new HybridFeatureRows(kernels, scope, hybrid.key, rows, inputScale);
+    } else {
+      this.query = new FeatureRows(kernels, scope, maps.query, rows, inputScale);
+      this.key = new FeatureRows(kernels, scope, maps.key, rows, inputScale);
+    }
+    const r = this.query.r;
     const dv1 = valueDim + 1;
     this.r = r;
     this.dv1 = dv1;
@@ -468,8 +499,8 @@ export function keyBlockProduct(s: BackwardScratch, h: HeadTensors, exponential:
 }
 
 /** Scatters the feature-row gradient x̄ of `rows` (times inputScale) into a gradient tensor. */
-function scatterInputGradient(s: BackwardScratch, rows: FeatureRows, positions: number, count: number, dst: number, ldd: number): void {
-  s.kernels.scatter(count, positions, rows.xbar, rows.map.dim, rows.map.dim, rows.inputScale, dst, ldd, 0);
+function scatterInputGradient(s: BackwardScratch, rows: RowFeatures, positions: number, count: number, dst: number, ldd: number): void {
+  s.kernels.scatter(count, positions, rows.xbar, rows.dim, rows.dim, rows.inputScale, dst, ldd, 0);
 }
 
 /** The start-state source of a causal head: the running state and, with checkpoints, its snapshot pools. */
@@ -678,8 +709,35 @@ export function bidirectionalHeadBackward(
   }
 }
 
-/** Puts the projection into the scope (given or drawn); returns its pointer, or 0 without one. */
-export function residentProjection(backend: WasmBackend, scope: Scope, features: FeatureSettings): number {
+/**
+ * Puts the projection into the scope (given or drawn); returns its pointer,
+ * or 0 without one. A hybrid's three projections go back to back per head,
+ * [W1; W2; Ω_λ] (hybridProjectionRows rows), one block per head when they
+ * are per head.
+ */
+export function residentProjection(backend: WasmBackend, scope: Scope, features: FeatureSettings, heads: number): number {
+  const hybrid = features.hybrid;
+  if (hybrid !== null) {
+    const { dim } = hybrid.query;
+    const parts = ["base1", "base2", "lambda"] as const;
+    const rowsOf = { base1: hybrid.query.bases[0].features, base2: hybrid.query.bases[1].features, lambda: hybrid.query.lambdaFeatures };
+    const block = hybridProjectionRows(hybrid.query) * dim;
+    const copies = hybrid.perHead ? heads : 1;
+    const ptr = scope.allocF32(copies * block);
+    for (let head = 0; head < copies; head++) {
+      let at = ptr + head * block * 4;
+      for (const part of parts) {
+        const size = rowsOf[part] * dim;
+        if (hybrid.projection !== null) {
+          backend.f32(at, size).set(hybrid.projection[part].subarray(head * size, (head + 1) * size));
+        } else if (hybrid.draws !== null) {
+          writeProjection(backend, scope, hybrid.draws[part], at);
+        }
+        at += size * 4;
+      }
+    }
+    return ptr;
+  }
   if (features.projection !== null) return scope.copyIn(features.projection);
   if (features.draw !== null) {
     const ptr = scope.allocF32(features.draw.features * features.draw.dim);
@@ -734,9 +792,11 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
       dk: allocZeros(backend, scope, plan.k.length),
       dv: allocZeros(backend, scope, plan.v.length),
     };
-    const projection = residentProjection(backend, scope, features);
-    const m = features.query.features;
-    const projectionLength = features.perHead ? heads * m * dim : m * dim;
+    const projection = residentProjection(backend, scope, features, heads);
+    const hybrid = features.hybrid;
+    const m = hybrid !== null ? hybridProjectionRows(hybrid.query) : features.query.features;
+    const perHead = hybrid !== null ? hybrid.perHead : features.perHead;
+    const projectionLength = perHead ? heads * m * dim : m * dim;
     const dprojection = plan.returnProjectionGradient ? allocZeros(backend, scope, projectionLength) : 0;
 
     const kernels = new BackwardKernels(backend);
@@ -762,7 +822,7 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
     for (let item = 0; item < batch; item++) {
       const visible = visibleRows(shape, item);
       for (let head = 0; head < heads; head++) {
-        const headOffset = features.perHead ? head * projectionBytes : 0;
+        const headOffset = perHead ? head * projectionBytes : 0;
         const h = headTensors(
           shape, item, head, ptrs,
           projection === 0 ? 0 : projection + headOffset,
@@ -781,7 +841,26 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
       dk: backend.f32(ptrs.dk, plan.k.length).slice(),
       dv: backend.f32(ptrs.dv, plan.v.length).slice(),
     };
-    if (dprojection !== 0) result.dprojection = backend.f32(dprojection, projectionLength).slice();
+    if (dprojection !== 0) {
+      const packed = backend.f32(dprojection, projectionLength).slice();
+      result.dprojection = hybrid === null ? packed : unpackHybrid(packed, hybrid, perHead ? heads : 1);
+    }
     return result;
   });
+}
+
+/** Splits per-head [W1; W2; Ω_λ] blocks into { base1, base2, lambda }, each in the layout of the projection option. */
+function unpackHybrid(packed: Float32Array, hybrid: HybridSettings, copies: number): HybridProjection {
+  const { dim } = hybrid.query;
+  const sizes = [hybrid.query.bases[0].features * dim, hybrid.query.bases[1].features * dim, hybrid.query.lambdaFeatures * dim];
+  const block = sizes[0] + sizes[1] + sizes[2];
+  const parts = sizes.map((size) => new Float32Array(copies * size));
+  for (let head = 0; head < copies; head++) {
+    let at = head * block;
+    sizes.forEach((size, index) => {
+      parts[index].set(packed.subarray(at, at + size), head * size);
+      at += size;
+    });
+  }
+  return { base1: parts[0], base2: parts[1], lambda: parts[2] };
 }
