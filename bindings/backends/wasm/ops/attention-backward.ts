@@ -68,11 +68,16 @@ type FeaturesBackwardKernel = (
   kind: number, rows: number, m: number, phi: number, ldphi: number, dphi: number, lddphi: number,
   z: number, ldz: number, scale: number, epsilon: number, coeff: number, ldc: number, rowCoeff: number,
 ) => void;
+type ChunkGradientKernel = (
+  rows: number, keys: number, queryStart: number, keyPos: number, r: number, dv: number,
+  qf: number, ldq: number, a: number, lda: number, p: number, ldp: number, w: number, ldw: number,
+  g: number, ldg: number, z0: number, ldz: number, zs: number, gh: number, ldgh: number,
+) => void;
 type RowsAddScaledKernel = (rows: number, cols: number, coefficients: number, x: number, ldx: number, y: number, ldy: number) => void;
 type ScaleKernel = (n: number, x: number, scale: number) => void;
 type DivideKernel = (rows: number, n: number, num: number, ldn: number, out: number, ldo: number) => void;
 type AxpyKernel = (n: number, alpha: number, x: number, y: number) => void;
-type StateAccumulateKernel = (n: number, p: number, factor: number, hi: number, lo: number) => void;
+type StateAccumulateKernel = (n: number, p: number, factor: number, hi: number, lo: number) => number;
 type StateReadKernel = (n: number, hi: number, lo: number, factor: number, out: number) => void;
 type StateScaleKernel = (n: number, hi: number, lo: number, factor: number) => void;
 type MaxAbsKernel = (n: number, x: number) => number;
@@ -94,6 +99,7 @@ export class BackwardKernels {
   readonly scatter: ScatterKernel;
   readonly mask: MaskKernel;
   readonly outputGradient: OutputGradientKernel;
+  readonly chunkGradient: ChunkGradientKernel;
   readonly featuresBackward: FeaturesBackwardKernel;
   readonly rowsAddScaled: RowsAddScaledKernel;
   readonly scale: ScaleKernel;
@@ -112,6 +118,7 @@ export class BackwardKernels {
     this.scatter = backend.kernel<ScatterKernel>("f32_attention_scatter_rows");
     this.mask = backend.kernel<MaskKernel>("f32_attention_causal_mask");
     this.outputGradient = backend.kernel<OutputGradientKernel>("f32_attention_output_gradient");
+    this.chunkGradient = backend.kernel<ChunkGradientKernel>("f32_attention_chunk_gradient");
     this.featuresBackward = backend.kernel<FeaturesBackwardKernel>("f32_features_backward");
     this.rowsAddScaled = backend.kernel<RowsAddScaledKernel>("f32_rows_add_scaled");
     this.scale = backend.kernel<ScaleKernel>("f32_attention_scale");
@@ -344,6 +351,8 @@ export class CompensatedState implements RunningState {
   private readonly hi: number;
   private readonly lo: number;
   private reference = -Infinity;
+  /** The largest |hi| as of the last add (which computes it on the way), or NaN when unknown. */
+  private largest = NaN;
 
   constructor(private readonly kernels: BackwardKernels, scope: Scope, private readonly size: number) {
     this.hi = scope.allocBytes(size * 8);
@@ -355,6 +364,7 @@ export class CompensatedState implements RunningState {
     new Float64Array(memory, this.hi, this.size).fill(0);
     new Float64Array(memory, this.lo, this.size).fill(0);
     this.reference = -Infinity;
+    this.largest = 0;
   }
 
   add(p: number, shift: number, sign: number): void {
@@ -367,11 +377,11 @@ export class CompensatedState implements RunningState {
       this.kernels.stateScale(this.size, this.hi, this.lo, Math.exp(this.reference - shift));
       this.reference = shift;
     }
-    this.kernels.stateAccumulate(this.size, p, sign * Math.exp(shift - this.reference), this.hi, this.lo);
+    this.largest = this.kernels.stateAccumulate(this.size, p, sign * Math.exp(shift - this.reference), this.hi, this.lo);
   }
 
   logMagnitude(): number {
-    const largest = this.kernels.maxAbs64(this.size, this.hi);
+    const largest = Number.isNaN(this.largest) ? this.kernels.maxAbs64(this.size, this.hi) : this.largest;
     return largest > 0 ? this.reference + Math.log(largest) : -Infinity;
   }
 
@@ -395,6 +405,7 @@ export class CompensatedState implements RunningState {
         copyBytes(backend, base + 2 * slot * bytes, this.hi, bytes);
         copyBytes(backend, base + (2 * slot + 1) * bytes, this.lo, bytes);
         this.reference = references[slot];
+        this.largest = NaN;
       },
     };
   }
@@ -434,6 +445,8 @@ export class BackwardScratch {
   readonly t0: number;
   readonly rg: number;
   readonly pc: number;
+  /** r floats of scratch for f32_attention_chunk_gradient. */
+  readonly zs: number;
   readonly queryPositions: number;
   readonly keyPositions: number;
   readonly r: number;
@@ -467,6 +480,7 @@ export class BackwardScratch {
     this.t0 = scope.allocF32(r * dv1);
     this.rg = scope.allocF32(r * dv1);
     this.pc = scope.allocF32(r * dv1);
+    this.zs = scope.allocF32(r);
     this.queryPositions = scope.allocBytes(rows * 4);
     this.keyPositions = scope.allocBytes(rows * 4);
   }
@@ -615,26 +629,29 @@ export function causalChunkForward(
  */
 export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
   const k = s.kernels;
-  const { r, dv1 } = s;
+  const { r, dv1, valueDim: dv } = s;
   const qf = s.query.f;
   const kf = s.key.f;
+  const g = h.g + start * h.ldg * 4;
   s.writeRange(s.queryPositions, start, rows);
   s.query.compute(h.q, h.ldq, s.queryPositions, rows, h.projection);
 
-  // B (rows×(dv+1)) = Q′T0 + P·U with P = M∘(Q′K′ᵀ) (rows×keys).
-  k.product(rows, dv1, r, qf, r, false, s.t0, dv1, false, 0, s.num, dv1);
+  // Ĝ, P̄ and ĜT0ᵀ from A = G·S0ᵀ, W = G·Vᵀ and P = M∘(Q′K′ᵀ), without the
+  // numerator Q′T0 + P·U (see f32_attention_chunk_gradient). W goes into
+  // pbar and A into dqf, which the kernel overwrites with P̄ and ĜT0ᵀ.
   if (keys > 0) {
     k.product(rows, keys, r, qf, r, false, kf, r, true, 0, s.p, keys);
     k.mask(rows, start, keys, s.keyPositions, s.p, keys);
-    k.product(rows, dv1, keys, s.p, keys, false, s.u, dv1, false, 1, s.num, dv1);
+    k.product(rows, keys, dv, g, h.ldg, false, s.u, dv1, true, 0, s.pbar, keys);
   }
-  k.outputGradient(rows, s.valueDim, s.num, dv1, h.g + start * h.ldg * 4, h.ldg, s.gh, dv1);
+  k.product(rows, r, dv, g, h.ldg, false, s.t0, dv1, true, 0, s.dqf, r);
+  k.chunkGradient(
+    rows, keys, start, s.keyPositions, r, dv, qf, r, s.dqf, r, s.p, keys, s.pbar, keys,
+    g, h.ldg, s.t0 + dv * 4, dv1, s.zs, s.gh, dv1,
+  );
 
-  // Q̄′ = ĜT0ᵀ + P̄K′ with P̄ = M∘(ĜUᵀ).
-  k.product(rows, r, dv1, s.gh, dv1, false, s.t0, dv1, true, 0, s.dqf, r);
+  // Q̄′ = ĜT0ᵀ + P̄K′.
   if (keys > 0) {
-    k.product(rows, keys, dv1, s.gh, dv1, false, s.u, dv1, true, 0, s.pbar, keys);
-    k.mask(rows, start, keys, s.keyPositions, s.pbar, keys);
     k.product(rows, r, keys, s.pbar, keys, false, kf, r, false, 1, s.dqf, r);
     // K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R, with R the gradient after the chunk.
     k.product(keys, r, rows, s.pbar, keys, true, qf, r, false, 0, s.dkf, r);
