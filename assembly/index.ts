@@ -27,7 +27,7 @@ export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_featur
 export {
   f32_features_backward, f32_attention_output_gradient, f32_attention_causal_mask, f32_attention_scatter_rows,
   f32_rows_add_scaled, f64_state_accumulate, f64_state_read, f64_state_scale, f64_max_abs, f32_max_abs,
-  f32_axpy, f32_scale_copy, f32_attention_chunk_gradient,
+  f32_axpy, f32_scale_copy, f32_attention_chunk_gradient, f32_weighted_column_sums,
 } from "./attention/backward";
 export {
   f32_softmax_backward_stats, f32_softmax_backward_finish, f32_softmax_backward_scores,

@@ -300,6 +300,42 @@ export function f32_attention_scatter_rows(
   }
 }
 
+/**
+ * Writes the weighted column sums of a rows×cols matrix x into a strided
+ * column: out[l·ldo] = t_l (beta 0, the old value is not read) or
+ * out[l·ldo] + t_l (beta 1), where t_l = Σ_i w_i·x[i][l] summed in row
+ * order, with w_i = weights[i·ldw], or 1 when weights is 0. t goes through
+ * `sums` (cols floats of scratch). The backward pass uses it for the last
+ * column of K′ᵀ[V 1] and of Q′ᵀĜ, so that the GEMMs before it have n = dv
+ * instead of dv + 1 (one partly used column tile less).
+ */
+export function f32_weighted_column_sums(
+  rows: i32, cols: i32, x: usize, ldx: i32, weights: usize, ldw: i32, beta: i32, out: usize, ldo: i32, sums: usize,
+): void {
+  for (let l = 0; l < cols; l++) store<f32>(sums + <usize>l * F32_BYTES, 0);
+  for (let i = 0; i < rows; i++) {
+    const row = x + <usize>i * <usize>ldx * F32_BYTES;
+    const w: f32 = weights == 0 ? 1 : load<f32>(weights + <usize>i * <usize>ldw * F32_BYTES);
+    let l = 0;
+    if (HAS_SIMD) {
+      const wv = f32x4.splat(w);
+      for (; l + 4 <= cols; l += 4) {
+        const at = <usize>l * F32_BYTES;
+        v128.store(sums + at, f32x4.add(v128.load(sums + at), f32x4.mul(wv, v128.load(row + at))));
+      }
+    }
+    for (; l < cols; l++) {
+      const at = sums + <usize>l * F32_BYTES;
+      store<f32>(at, load<f32>(at) + w * f32At(row, l));
+    }
+  }
+  for (let l = 0; l < cols; l++) {
+    const at = out + <usize>l * <usize>ldo * F32_BYTES;
+    const t = f32At(sums, l);
+    store<f32>(at, beta == 0 ? t : load<f32>(at) + t);
+  }
+}
+
 /** y_i += c_i·x_i for rows i < rows of cols values (x rows ldx apart, y rows ldy apart). */
 export function f32_rows_add_scaled(rows: i32, cols: i32, coefficients: usize, x: usize, ldx: i32, y: usize, ldy: i32): void {
   for (let i = 0; i < rows; i++) {

@@ -73,6 +73,10 @@ type ChunkGradientKernel = (
   qf: number, ldq: number, a: number, lda: number, p: number, ldp: number, w: number, ldw: number,
   g: number, ldg: number, z0: number, ldz: number, zs: number, gh: number, ldgh: number,
 ) => void;
+type ColumnSumsKernel = (
+  rows: number, cols: number, x: number, ldx: number, weights: number, ldw: number, beta: number,
+  out: number, ldo: number, sums: number,
+) => void;
 type RowsAddScaledKernel = (rows: number, cols: number, coefficients: number, x: number, ldx: number, y: number, ldy: number) => void;
 type ScaleKernel = (n: number, x: number, scale: number) => void;
 type DivideKernel = (rows: number, n: number, num: number, ldn: number, out: number, ldo: number) => void;
@@ -100,6 +104,7 @@ export class BackwardKernels {
   readonly mask: MaskKernel;
   readonly outputGradient: OutputGradientKernel;
   readonly chunkGradient: ChunkGradientKernel;
+  readonly columnSums: ColumnSumsKernel;
   readonly featuresBackward: FeaturesBackwardKernel;
   readonly rowsAddScaled: RowsAddScaledKernel;
   readonly scale: ScaleKernel;
@@ -119,6 +124,7 @@ export class BackwardKernels {
     this.mask = backend.kernel<MaskKernel>("f32_attention_causal_mask");
     this.outputGradient = backend.kernel<OutputGradientKernel>("f32_attention_output_gradient");
     this.chunkGradient = backend.kernel<ChunkGradientKernel>("f32_attention_chunk_gradient");
+    this.columnSums = backend.kernel<ColumnSumsKernel>("f32_weighted_column_sums");
     this.featuresBackward = backend.kernel<FeaturesBackwardKernel>("f32_features_backward");
     this.rowsAddScaled = backend.kernel<RowsAddScaledKernel>("f32_rows_add_scaled");
     this.scale = backend.kernel<ScaleKernel>("f32_attention_scale");
@@ -159,6 +165,36 @@ export interface RowFeatures {
   compute(src: number, ld: number, positions: number, count: number, projection: number, keyShift?: number): number;
   scaleFeatures(count: number, factor: number): void;
   backward(count: number, dfeat: number, lddf: number, projection: number, dprojection: number): void;
+}
+
+/** Smallest chunk whose in-chunk products skip the zero block of the causal triangle (see triangularProduct). */
+const TRIANGLE_SPLIT_ROWS = 16;
+
+/**
+ * Computes C (n×cols) = op(T)·B + beta·C for a lower-triangular n×n matrix
+ * T (zero above the diagonal, row stride ldt), where op(T) is T or Tᵀ. T is
+ * split at a = ⌊n/2⌋ into [[T11, 0], [T21, T22]] and the zero block is
+ * skipped, which saves a quarter of the multiply-adds.
+ */
+function triangularProduct(
+  k: BackwardKernels, n: number, cols: number, t: number, ldt: number, transposed: boolean,
+  b: number, ldb: number, beta: number, c: number, ldc: number,
+): void {
+  const a = n >> 1;
+  const rest = n - a;
+  const t21 = t + a * ldt * 4;
+  const t22 = t21 + a * 4;
+  const b2 = b + a * ldb * 4;
+  const c2 = c + a * ldc * 4;
+  if (!transposed) {
+    k.product(a, cols, a, t, ldt, false, b, ldb, false, beta, c, ldc);
+    k.product(rest, cols, a, t21, ldt, false, b, ldb, false, beta, c2, ldc);
+    k.product(rest, cols, rest, t22, ldt, false, b2, ldb, false, 1, c2, ldc);
+  } else {
+    k.product(a, cols, a, t, ldt, true, b, ldb, false, beta, c, ldc);
+    k.product(a, cols, rest, t21, ldt, true, b2, ldb, false, 1, c, ldc);
+    k.product(rest, cols, rest, t22, ldt, true, b2, ldb, false, beta, c2, ldc);
+  }
 }
 
 /** Kinds whose gradient reads the pre-activation z = ω·x. */
@@ -508,7 +544,9 @@ export function keyBlockProduct(s: BackwardScratch, h: HeadTensors, exponential:
   const k = s.kernels;
   const shift = s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection);
   k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, s.dv1, 1);
-  k.product(s.r, s.dv1, count, s.key.f, s.r, true, s.u, s.dv1, false, 0, s.pc, s.dv1);
+  // P = [K′ᵀV  K′ᵀ1]: the column of ones as column sums, so the GEMM has n = dv.
+  k.product(s.r, s.valueDim, count, s.key.f, s.r, true, s.u, s.dv1, false, 0, s.pc, s.dv1);
+  k.columnSums(count, s.r, s.key.f, s.r, 0, 0, 0, s.pc + s.valueDim * 4, s.dv1, s.zs);
   return exponential ? shift : 0;
 }
 
@@ -639,11 +677,24 @@ export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: n
   // Ĝ, P̄ and ĜT0ᵀ from A = G·S0ᵀ, W = G·Vᵀ and P = M∘(Q′K′ᵀ), without the
   // numerator Q′T0 + P·U (see f32_attention_chunk_gradient). W goes into
   // pbar and A into dqf, which the kernel overwrites with P̄ and ĜT0ᵀ.
-  if (keys > 0) {
+  // Without padding the keys are the chunk's own positions, so P and P̄ are
+  // lower triangular and their products skip the zero block.
+  const triangular = keys === rows && rows >= TRIANGLE_SPLIT_ROWS;
+  if (triangular) {
+    const a = rows >> 1;
+    const rest = rows - a;
+    const q2 = qf + a * r * 4;
+    const p21 = s.p + a * keys * 4;
+    k.product(a, a, r, qf, r, false, kf, r, true, 0, s.p, keys);
+    k.product(rest, a, r, q2, r, false, kf, r, true, 0, p21, keys);
+    k.product(rest, rest, r, q2, r, false, kf + a * r * 4, r, true, 0, p21 + a * 4, keys);
+    // The mask also zeroes the block above the diagonal blocks, which was not computed.
+    k.mask(rows, start, keys, s.keyPositions, s.p, keys);
+  } else if (keys > 0) {
     k.product(rows, keys, r, qf, r, false, kf, r, true, 0, s.p, keys);
     k.mask(rows, start, keys, s.keyPositions, s.p, keys);
-    k.product(rows, keys, dv, g, h.ldg, false, s.u, dv1, true, 0, s.pbar, keys);
   }
+  if (keys > 0) k.product(rows, keys, dv, g, h.ldg, false, s.u, dv1, true, 0, s.pbar, keys);
   k.product(rows, r, dv, g, h.ldg, false, s.t0, dv1, true, 0, s.dqf, r);
   k.chunkGradient(
     rows, keys, start, s.keyPositions, r, dv, qf, r, s.dqf, r, s.p, keys, s.pbar, keys,
@@ -651,16 +702,24 @@ export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: n
   );
 
   // Q̄′ = ĜT0ᵀ + P̄K′.
-  if (keys > 0) {
+  // K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R, with R the gradient after the chunk.
+  // Only the first dv columns of Ū are read (the last belongs to the ones of U).
+  if (triangular) {
+    triangularProduct(k, rows, r, s.pbar, keys, false, kf, r, 1, s.dqf, r);
+    triangularProduct(k, rows, r, s.pbar, keys, true, qf, r, 0, s.dkf, r);
+    triangularProduct(k, rows, dv, s.p, keys, true, s.gh, dv1, 0, s.du, dv1);
+  } else if (keys > 0) {
     k.product(rows, r, keys, s.pbar, keys, false, kf, r, false, 1, s.dqf, r);
-    // K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R, with R the gradient after the chunk.
     k.product(keys, r, rows, s.pbar, keys, true, qf, r, false, 0, s.dkf, r);
-    k.product(keys, r, dv1, s.u, dv1, false, s.rg, dv1, true, 1, s.dkf, r);
-    k.product(keys, dv1, rows, s.p, keys, true, s.gh, dv1, false, 0, s.du, dv1);
-    k.product(keys, dv1, r, kf, r, false, s.rg, dv1, false, 1, s.du, dv1);
+    k.product(keys, dv, rows, s.p, keys, true, s.gh, dv1, false, 0, s.du, dv1);
   }
-  // R ← R + Q′ᵀĜ.
-  k.product(r, dv1, rows, qf, r, true, s.gh, dv1, false, 1, s.rg, dv1);
+  if (keys > 0) {
+    k.product(keys, r, dv1, s.u, dv1, false, s.rg, dv1, true, 1, s.dkf, r);
+    k.product(keys, dv, r, kf, r, false, s.rg, dv1, false, 1, s.du, dv1);
+  }
+  // R ← R + Q′ᵀĜ, its last column (Ĝ's last column times Q′) as weighted column sums.
+  k.product(r, dv, rows, qf, r, true, s.gh, dv1, false, 1, s.rg, dv1);
+  k.columnSums(rows, r, qf, r, s.gh + dv * 4, dv1, 1, s.rg + dv * 4, dv1, s.zs);
 
   s.query.backward(rows, s.dqf, r, h.projection, h.dprojection);
   scatterInputGradient(s, s.query, s.queryPositions, rows, h.dq, h.lddq);
@@ -719,7 +778,7 @@ export function bidirectionalHeadBackward(
     s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection, keyShift);
     k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, dv1, 1);
     k.product(count, r, dv1, s.u, dv1, false, s.rg, dv1, true, 0, s.dkf, r);
-    k.product(count, dv1, r, s.key.f, r, false, s.rg, dv1, false, 0, s.du, dv1);
+    k.product(count, s.valueDim, r, s.key.f, r, false, s.rg, dv1, false, 0, s.du, dv1);
     s.key.backward(count, s.dkf, r, h.projection, h.dprojection);
     scatterInputGradient(s, s.key, s.keyPositions, count, h.dk, h.lddk);
     k.scatter(count, s.keyPositions, s.du, dv1, s.valueDim, 1, h.dv, h.lddv, 0);
