@@ -15,7 +15,12 @@
 //   K̄′_c = P̄ᵀ Q′_c + U_c Rᵀ
 //   Ū_c  = Pᵀ Ĝ_c + K′_c R
 //   R   ← R + Q′_cᵀ Ĝ_c        (now the gradient w.r.t. T0, carried to chunk c − 1)
-// and the chunks run in reverse. Every product is one f32_gemm call. The
+// and the chunks run in reverse. The numerator B_c itself is never formed:
+// Ĝ_c needs only g_i·num_i and den_i, which f32_attention_chunk_gradient
+// takes from A = G_c S0ᵀ and W = G_c V_cᵀ (with T0 = [S0 z0]), the products
+// that ĜT0ᵀ and P̄ need anyway. Without padding P and P̄ are lower
+// triangular and their products skip the zero block (triangularProduct).
+// Every other product is one f32_gemm call. The
 // feature gradients Q̄′, K̄′ become q̄, k̄ through f32_features_backward
 // (see its header for ∂φ/∂x per kind) and the chain factor d^{-1/4}.
 //
