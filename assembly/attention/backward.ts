@@ -2,6 +2,8 @@
 // attention-backward.ts runs them between f32_gemm calls):
 //   f32_features_backward          the per-row coefficients of ∂φ/∂x
 //   f32_attention_output_gradient  gradient of out = num/den w.r.t. [num den]
+//   f32_attention_chunk_gradient   the same for a causal chunk, without num
+//   f32_weighted_column_sums       Σ_i w_i·x_i into a strided column
 //   f32_attention_causal_mask      zero the entries a causal query cannot see
 //   f32_attention_scatter_rows     write (or add) block rows back to a tensor
 //   f32_rows_add_scaled            y_i += c_i·x_i
