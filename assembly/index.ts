@@ -28,7 +28,7 @@ export { f32_features_projected } from "./features/projected";
 export {
   f32_features_backward, f32_attention_output_gradient, f32_attention_causal_mask, f32_attention_scatter_rows,
   f32_rows_add_scaled, f64_state_accumulate, f64_state_read, f64_state_scale, f64_max_abs, f32_max_abs,
-  f32_axpy, f32_scale_copy,
+  f32_axpy, f32_scale_copy, f32_attention_chunk_gradient, f32_weighted_column_sums,
 } from "./attention/backward";
 export {
   f32_softmax_backward_stats, f32_softmax_backward_finish, f32_softmax_backward_scores,
@@ -46,4 +46,4 @@ export { f32_householder_p, f32_householder_mirror_upper, f32_householder_subtra
 export { f32_householder_product_sequential, f32_householder_apply_sequential } from "./householder/sequential";
 export { f32_householder_reflect_to_axes, f32_householder_haar_vectors } from "./householder/vectors";
 export { f32_kernel_exact, f32_scale_by_exp, f32_hybrid_combine } from "./features/estimate";
-export { f32_features_sign, f32_hybrid_tensor } from "./features/hybrid";
+export { f32_features_sign, f32_hybrid_tensor, f32_hybrid_tensor_backward } from "./features/hybrid";

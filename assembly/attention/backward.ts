@@ -2,6 +2,8 @@
 // attention-backward.ts runs them between f32_gemm calls):
 //   f32_features_backward          the per-row coefficients of ∂φ/∂x
 //   f32_attention_output_gradient  gradient of out = num/den w.r.t. [num den]
+//   f32_attention_chunk_gradient   the same for a causal chunk, without num
+//   f32_weighted_column_sums       Σ_i w_i·x_i into a strided column
 //   f32_attention_causal_mask      zero the entries a causal query cannot see
 //   f32_attention_scatter_rows     write (or add) block rows back to a tensor
 //   f32_rows_add_scaled            y_i += c_i·x_i
@@ -14,6 +16,7 @@
 // bytes. Row positions are i32 arrays. No kernel allocates. Outputs may not
 // overlap inputs unless a kernel's contract allows it.
 
+import { HAS_SIMD } from "../isa";
 import { expF32 } from "../math/exp";
 import { DENOMINATOR_FLOOR } from "./rows";
 
@@ -56,7 +59,8 @@ export const KIND_IDENTITY: i32 = 7;
  *   identity    A_l = φ̄_l·scale                              b = 0
  * z (rows×m, ldz) is the pre-activation ω_l·x (or x itself) and is read only
  * by relu, elu+1 and abs. At the kinks of relu and abs the kernel returns
- * the subgradient 0.
+ * the subgradient 0. The SIMD builds sum b in four lanes, so their b can
+ * differ from the scalar build's in the last bits.
  */
 export function f32_features_backward(
   kind: i32, rows: i32, m: i32,
@@ -70,22 +74,49 @@ export function f32_features_backward(
     const a = coeff + <usize>i * <usize>ldc * F32_BYTES;
     const zRow = z + <usize>i * <usize>ldz * F32_BYTES;
     let b: f32 = 0;
+    let l = 0;
+    if (HAS_SIMD && (kind == KIND_POSITIVE || kind == KIND_EXP || kind == KIND_HYPERBOLIC || kind == KIND_TRIG)) {
+      const shift = f32x4.splat(offset);
+      let sum = f32x4.splat(0);
+      for (; l + 4 <= m; l += 4) {
+        const at = <usize>l * F32_BYTES;
+        const upper = <usize>(m + l) * F32_BYTES;
+        if (kind == KIND_TRIG) {
+          const sinPart = f32x4.sub(v128.load(f + at), shift);
+          const cosPart = f32x4.sub(v128.load(f + upper), shift);
+          const gSin = v128.load(g + at);
+          const gCos = v128.load(g + upper);
+          v128.store(a + at, f32x4.sub(f32x4.mul(gSin, cosPart), f32x4.mul(gCos, sinPart)));
+          sum = f32x4.add(sum, f32x4.add(f32x4.mul(gSin, sinPart), f32x4.mul(gCos, cosPart)));
+        } else if (kind == KIND_HYPERBOLIC) {
+          const plus = f32x4.mul(v128.load(g + at), f32x4.sub(v128.load(f + at), shift));
+          const minus = f32x4.mul(v128.load(g + upper), f32x4.sub(v128.load(f + upper), shift));
+          v128.store(a + at, f32x4.sub(plus, minus));
+          sum = f32x4.sub(sum, f32x4.add(plus, minus));
+        } else {
+          const term = f32x4.mul(v128.load(g + at), f32x4.sub(v128.load(f + at), shift));
+          v128.store(a + at, term);
+          sum = f32x4.sub(sum, term);
+        }
+      }
+      b = (f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 1)) + (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
+    }
     if (kind == KIND_POSITIVE || kind == KIND_EXP) {
-      for (let l = 0; l < m; l++) {
+      for (; l < m; l++) {
         const term = f32At(g, l) * (f32At(f, l) - offset);
         store<f32>(a + <usize>l * F32_BYTES, term);
         b -= term;
       }
       if (kind == KIND_EXP) b = 0;
     } else if (kind == KIND_HYPERBOLIC) {
-      for (let l = 0; l < m; l++) {
+      for (; l < m; l++) {
         const plus = f32At(g, l) * (f32At(f, l) - offset);
         const minus = f32At(g, m + l) * (f32At(f, m + l) - offset);
         store<f32>(a + <usize>l * F32_BYTES, plus - minus);
         b -= plus + minus;
       }
     } else if (kind == KIND_TRIG) {
-      for (let l = 0; l < m; l++) {
+      for (; l < m; l++) {
         const sinPart = f32At(f, l) - offset;
         const cosPart = f32At(f, m + l) - offset;
         const gSin = f32At(g, l);
@@ -94,7 +125,7 @@ export function f32_features_backward(
         b += gSin * sinPart + gCos * cosPart;
       }
     } else {
-      for (let l = 0; l < m; l++) {
+      for (; l < m; l++) {
         const zl = f32At(zRow, l);
         let slope: f32 = scale;
         if (kind == KIND_RELU) {
@@ -142,6 +173,98 @@ export function f32_attention_output_gradient(
 }
 
 /**
+ * Forms the row gradients of one causal chunk without its numerator. For
+ * query rows i < rows (position queryStart + i) with features q′_i, the
+ * chunk's start state T0 = [S0 z0] (r×(dv+1)), the masked scores
+ * P = M∘(Q′K′ᵀ) (rows×keys) and the output gradient g_i (dv values), the
+ * forward pass had num_i = S0ᵀq′_i + Σ_j P_ij v_j and
+ * den_i = z0·q′_i + Σ_j P_ij. With the two products the caller forms
+ * first, A = G·S0ᵀ (rows×r) and W = G·Vᵀ (rows×keys),
+ *   g_i·num_i = q′_i·A_i + Σ_j P_ij W_ij,   s_i = (g_i·num_i/den_i)/den_i,
+ * and the kernel writes, in place of A and W,
+ *   Ĝ_i  = [g_i/den_i, −s_i]                 (gh, dv + 1 values)
+ *   P̄_ij = M_ij·(W_ij/den_i − s_i)            (= M∘(ĜUᵀ), over W)
+ *   Q̄′_i = A_i/den_i − s_i·z0                 (= ĜT0ᵀ, over A)
+ * so the numerator Q′T0 + P·U is never formed. As in
+ * f32_attention_output_gradient, a row whose den is not above
+ * DENOMINATOR_FLOOR gets zeros, and a NaN den gives NaN. z0 is read with
+ * stride ldz into zs (r floats of scratch). M_ij = [keyPos[j] <=
+ * queryStart + i], keyPos increasing.
+ */
+export function f32_attention_chunk_gradient(
+  rows: i32, keys: i32, queryStart: i32, keyPos: usize, r: i32, dv: i32,
+  qf: usize, ldq: i32, a: usize, lda: i32, p: usize, ldp: i32, w: usize, ldw: i32,
+  g: usize, ldg: i32, z0: usize, ldz: i32, zs: usize, gh: usize, ldgh: i32,
+): void {
+  for (let l = 0; l < r; l++) store<f32>(zs + <usize>l * F32_BYTES, load<f32>(z0 + <usize>l * <usize>ldz * F32_BYTES));
+  for (let i = 0; i < rows; i++) {
+    const qRow = qf + <usize>i * <usize>ldq * F32_BYTES;
+    const aRow = a + <usize>i * <usize>lda * F32_BYTES;
+    const pRow = p + <usize>i * <usize>ldp * F32_BYTES;
+    const wRow = w + <usize>i * <usize>ldw * F32_BYTES;
+    const gRow = g + <usize>i * <usize>ldg * F32_BYTES;
+    const ghRow = gh + <usize>i * <usize>ldgh * F32_BYTES;
+    // Sums over the r features: q′·A and q′·z0.
+    let dot: f32 = 0;
+    let den: f32 = 0;
+    let l = 0;
+    if (HAS_SIMD) {
+      let dotLanes = f32x4.splat(0);
+      let denLanes = f32x4.splat(0);
+      for (; l + 4 <= r; l += 4) {
+        const at = <usize>l * F32_BYTES;
+        const q = v128.load(qRow + at);
+        dotLanes = f32x4.add(dotLanes, f32x4.mul(q, v128.load(aRow + at)));
+        denLanes = f32x4.add(denLanes, f32x4.mul(q, v128.load(zs + at)));
+      }
+      dot = (f32x4.extract_lane(dotLanes, 0) + f32x4.extract_lane(dotLanes, 1))
+        + (f32x4.extract_lane(dotLanes, 2) + f32x4.extract_lane(dotLanes, 3));
+      den = (f32x4.extract_lane(denLanes, 0) + f32x4.extract_lane(denLanes, 1))
+        + (f32x4.extract_lane(denLanes, 2) + f32x4.extract_lane(denLanes, 3));
+    }
+    for (; l < r; l++) {
+      const q = f32At(qRow, l);
+      dot += q * f32At(aRow, l);
+      den += q * f32At(zs, l);
+    }
+    // The in-chunk keys (P is already masked).
+    for (let j = 0; j < keys; j++) {
+      const pij = f32At(pRow, j);
+      den += pij;
+      dot += pij * f32At(wRow, j);
+    }
+    if (den <= DENOMINATOR_FLOOR) {
+      for (let c = 0; c <= dv; c++) store<f32>(ghRow + <usize>c * F32_BYTES, 0);
+      for (let j = 0; j < keys; j++) store<f32>(wRow + <usize>j * F32_BYTES, 0);
+      for (let k = 0; k < r; k++) store<f32>(aRow + <usize>k * F32_BYTES, 0);
+      continue;
+    }
+    const s = (dot / den) / den;
+    for (let c = 0; c < dv; c++) store<f32>(ghRow + <usize>c * F32_BYTES, f32At(gRow, c) / den);
+    store<f32>(ghRow + <usize>dv * F32_BYTES, -s);
+    const query = queryStart + i;
+    for (let j = 0; j < keys; j++) {
+      const at = wRow + <usize>j * F32_BYTES;
+      const visible = load<i32>(keyPos + (<usize>j << 2)) <= query;
+      store<f32>(at, visible ? load<f32>(at) / den - s : 0);
+    }
+    l = 0;
+    if (HAS_SIMD) {
+      const d = f32x4.splat(den);
+      const sv = f32x4.splat(s);
+      for (; l + 4 <= r; l += 4) {
+        const at = <usize>l * F32_BYTES;
+        v128.store(aRow + at, f32x4.sub(f32x4.div(v128.load(aRow + at), d), f32x4.mul(sv, v128.load(zs + at))));
+      }
+    }
+    for (; l < r; l++) {
+      const at = aRow + <usize>l * F32_BYTES;
+      store<f32>(at, load<f32>(at) / den - s * f32At(zs, l));
+    }
+  }
+}
+
+/**
  * Zeroes a[i][j] wherever key j is later than query i: keyPos[j] >
  * queryStart + i (i < rows, j < keys). keyPos must be increasing.
  */
@@ -179,6 +302,42 @@ export function f32_attention_scatter_rows(
   }
 }
 
+/**
+ * Writes the weighted column sums of a rows×cols matrix x into a strided
+ * column: out[l·ldo] = t_l (beta 0, the old value is not read) or
+ * out[l·ldo] + t_l (beta 1), where t_l = Σ_i w_i·x[i][l] summed in row
+ * order, with w_i = weights[i·ldw], or 1 when weights is 0. t goes through
+ * `sums` (cols floats of scratch). The backward pass uses it for the last
+ * column of K′ᵀ[V 1] and of Q′ᵀĜ, so that the GEMMs before it have n = dv
+ * instead of dv + 1 (one partly used column tile less).
+ */
+export function f32_weighted_column_sums(
+  rows: i32, cols: i32, x: usize, ldx: i32, weights: usize, ldw: i32, beta: i32, out: usize, ldo: i32, sums: usize,
+): void {
+  for (let l = 0; l < cols; l++) store<f32>(sums + <usize>l * F32_BYTES, 0);
+  for (let i = 0; i < rows; i++) {
+    const row = x + <usize>i * <usize>ldx * F32_BYTES;
+    const w: f32 = weights == 0 ? 1 : load<f32>(weights + <usize>i * <usize>ldw * F32_BYTES);
+    let l = 0;
+    if (HAS_SIMD) {
+      const wv = f32x4.splat(w);
+      for (; l + 4 <= cols; l += 4) {
+        const at = <usize>l * F32_BYTES;
+        v128.store(sums + at, f32x4.add(v128.load(sums + at), f32x4.mul(wv, v128.load(row + at))));
+      }
+    }
+    for (; l < cols; l++) {
+      const at = sums + <usize>l * F32_BYTES;
+      store<f32>(at, load<f32>(at) + w * f32At(row, l));
+    }
+  }
+  for (let l = 0; l < cols; l++) {
+    const at = out + <usize>l * <usize>ldo * F32_BYTES;
+    const t = f32At(sums, l);
+    store<f32>(at, beta == 0 ? t : load<f32>(at) + t);
+  }
+}
+
 /** y_i += c_i·x_i for rows i < rows of cols values (x rows ldx apart, y rows ldy apart). */
 export function f32_rows_add_scaled(rows: i32, cols: i32, coefficients: usize, x: usize, ldx: i32, y: usize, ldy: i32): void {
   for (let i = 0; i < rows; i++) {
@@ -199,10 +358,36 @@ export function f32_rows_add_scaled(rows: i32, cols: i32, coefficients: usize, x
  * bits. Adding a term and later adding the same term times −1 returns the
  * pair to its old value up to one rounding of 2^-106 relative to |hi|,
  * which is what lets the backward pass rebuild a chunk's start state by
- * subtraction without the cancellation of a float32 state.
+ * subtraction without the cancellation of a float32 state. Returns the
+ * largest |hi[e]| after the update (0 for n = 0, NaN if any is NaN), as
+ * f64_max_abs would. The vector path runs the same IEEE additions two
+ * lanes at a time (no fused operations), so every build stores the same bits.
  */
-export function f64_state_accumulate(n: i32, p: usize, factor: f64, hi: usize, lo: usize): void {
-  for (let e = 0; e < n; e++) {
+export function f64_state_accumulate(n: i32, p: usize, factor: f64, hi: usize, lo: usize): f64 {
+  let e = 0;
+  let best: f64 = 0;
+  if (HAS_SIMD) {
+    const f = f64x2.splat(factor);
+    let largest = f64x2.splat(0);
+    for (; e + 2 <= n; e += 2) {
+      const x = f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(p + <usize>e * F32_BYTES)), f);
+      const hiAt = hi + <usize>e * F64_BYTES;
+      const loAt = lo + <usize>e * F64_BYTES;
+      const a = v128.load(hiAt);
+      const sum = f64x2.add(a, x);
+      const bv = f64x2.sub(sum, a);
+      const err = f64x2.add(f64x2.sub(a, f64x2.sub(sum, bv)), f64x2.sub(x, bv));
+      const t = f64x2.add(v128.load(loAt), err);
+      const h = f64x2.add(sum, t);
+      v128.store(hiAt, h);
+      v128.store(loAt, f64x2.sub(t, f64x2.sub(h, sum)));
+      // f64x2.max returns NaN when either input is NaN.
+      largest = f64x2.max(largest, f64x2.abs(h));
+    }
+    // f64.max, like f64x2.max, returns NaN when either input is NaN.
+    best = max<f64>(f64x2.extract_lane(largest, 0), f64x2.extract_lane(largest, 1));
+  }
+  for (; e < n; e++) {
     const x = <f64>load<f32>(p + <usize>e * F32_BYTES) * factor;
     const hiAt = hi + <usize>e * F64_BYTES;
     const loAt = lo + <usize>e * F64_BYTES;
@@ -216,12 +401,23 @@ export function f64_state_accumulate(n: i32, p: usize, factor: f64, hi: usize, l
     const h = s + t;
     store<f64>(hiAt, h);
     store<f64>(loAt, t - (h - s));
+    const v = abs<f64>(h);
+    if (v > best || v != v) best = v;
   }
+  return best;
 }
 
 /** out[e] = float32((hi[e] + lo[e])·factor) for e < n. */
 export function f64_state_read(n: i32, hi: usize, lo: usize, factor: f64, out: usize): void {
-  for (let e = 0; e < n; e++) {
+  let e = 0;
+  if (HAS_SIMD) {
+    const f = f64x2.splat(factor);
+    for (; e + 2 <= n; e += 2) {
+      const value = f64x2.mul(f64x2.add(v128.load(hi + <usize>e * F64_BYTES), v128.load(lo + <usize>e * F64_BYTES)), f);
+      v128.store64_lane(out + <usize>e * F32_BYTES, f32x4.demote_f64x2_zero(value), 0);
+    }
+  }
+  for (; e < n; e++) {
     const value = (load<f64>(hi + <usize>e * F64_BYTES) + load<f64>(lo + <usize>e * F64_BYTES)) * factor;
     store<f32>(out + <usize>e * F32_BYTES, <f32>value);
   }
@@ -243,7 +439,13 @@ export function f64_state_scale(n: i32, hi: usize, lo: usize, factor: f64): void
 /** Returns max |x[e]| over e < n float64 values (0 for n = 0, NaN if any is NaN). */
 export function f64_max_abs(n: i32, x: usize): f64 {
   let best: f64 = 0;
-  for (let e = 0; e < n; e++) {
+  let e = 0;
+  if (HAS_SIMD) {
+    let largest = f64x2.splat(0);
+    for (; e + 2 <= n; e += 2) largest = f64x2.max(largest, f64x2.abs(v128.load(x + <usize>e * F64_BYTES)));
+    best = max<f64>(f64x2.extract_lane(largest, 0), f64x2.extract_lane(largest, 1));
+  }
+  for (; e < n; e++) {
     const v = abs<f64>(load<f64>(x + <usize>e * F64_BYTES));
     if (v > best || v != v) best = v;
   }

@@ -272,9 +272,8 @@ export function planFeatureSettings(op: string, opts: FeatureSettingsOptions, he
   if (opts.lambdaFeatures !== undefined) {
     throw new RangeError(`${op}: lambdaFeatures is ${describe(opts.lambdaFeatures)}, but it applies only to hybrid kernels`);
   }
-  // attentionBackward has no hybrid gradient, so only the forward ops list hybrids as a choice.
   const choices = FEATURE_KINDS.map((k) => JSON.stringify(k)).join(", ") +
-    (op === "attentionBackward" ? "" : ', or a hybrid ("angular-hybrid" or { hybrid: [base1, base2], lambda })');
+    ', or a hybrid ("angular-hybrid" or { hybrid: [base1, base2], lambda })';
   if (opts.kernel === undefined) {
     throw new TypeError(`${op}: kernel is missing; pass one of ${choices}`);
   }

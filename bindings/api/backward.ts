@@ -16,9 +16,8 @@ import {
   type AttentionShapeOptions,
   type FeatureSettings,
 } from "./attention.js";
-import { FEATURE_KINDS } from "./features.js";
+import type { HybridProjection } from "./hybrid.js";
 import {
-  describe,
   optionalBoolean,
   optionalInteger,
   requireChoice,
@@ -55,8 +54,13 @@ export interface AttentionGradients {
   dq: Float32Array;
   dk: Float32Array;
   dv: Float32Array;
-  /** Present when returnProjectionGradient is true: the gradient w.r.t. the projection, in its shape. */
-  dprojection?: Float32Array;
+  /**
+   * Present when returnProjectionGradient is true: the gradient w.r.t. the
+   * projection, in its shape; for a hybrid kernel { base1, base2, lambda }
+   * (lambda is all zeros for the angular weight, whose sign features have
+   * zero derivative almost everywhere).
+   */
+  dprojection?: Float32Array | HybridProjection;
 }
 
 /** A validated attentionBackward call. */
@@ -83,12 +87,6 @@ export function planAttentionBackward(q: unknown, k: unknown, v: unknown, gradOu
   const causal = requireCausal(op, opts.causal, shape);
   const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);
   const features = planFeatureSettings(op, opts, shape.heads, shape.dim);
-  if (features.hybrid !== null) {
-    throw new RangeError(
-      `${op}: kernel ${describe(opts.kernel)} is a hybrid map, which has no backward pass; ` +
-        `use one of ${FEATURE_KINDS.map((kind) => JSON.stringify(kind)).join(", ")}`,
-    );
-  }
   const returnProjectionGradient = optionalBoolean(op, "returnProjectionGradient", opts.returnProjectionGradient, false);
   if (returnProjectionGradient && features.query.features === 0) {
     throw new RangeError(`${op}: returnProjectionGradient is true but features is 0, so there is no projection to differentiate`);

@@ -37,6 +37,14 @@ export interface SlimModelOptions {
   layerNorm?: boolean;
   /** Positions per attention chunk inside a slice (default 64). */
   chunk?: number;
+  /**
+   * S, the previous tokens mixed into each input row (default 0): the first
+   * layer reads x_t = e(t) + Σ_{s=1..S} c_s ∘ e(t − s), a causal depthwise
+   * convolution of the embeddings with learned weights c_s ("input.shift").
+   * Attention alone does not see order beyond causality; this gives the
+   * model its recent context directly.
+   */
+  tokenShift?: number;
   /** Seed of the initial parameters and of the random projections. */
   seed: RandomSeed;
 }
@@ -53,6 +61,7 @@ export interface SlimModelConfig {
   mlp: number;
   layerNorm: boolean;
   chunk: number;
+  tokenShift: number;
   seed: bigint;
   /** The query and key feature maps of one head (dim = headDim). */
   query: FeatureMap;
@@ -87,13 +96,14 @@ export function planSlimModel(options: unknown): SlimModelConfig {
   const mlp = optionalInteger(op, "mlp", opts.mlp, 4 * dModel);
   const layerNorm = optionalBoolean(op, "layerNorm", opts.layerNorm, true);
   const chunk = optionalInteger(op, "chunk", opts.chunk, 64, 1);
+  const tokenShift = optionalInteger(op, "tokenShift", opts.tokenShift, 0);
   if (opts.seed === undefined) {
     throw new TypeError(`${op}: seed is missing; pass a number in [0, 2^53 − 1] or a bigint in [0, 2^64 − 1]`);
   }
   const seed = requireUint64(op, "seed", opts.seed);
   const settings = { dim: headDim, features, kind: kernel, epsilon: 0 };
   return {
-    vocab, dModel, heads, headDim, layers, features, kernel, mlp, layerNorm, chunk, seed,
+    vocab, dModel, heads, headDim, layers, features, kernel, mlp, layerNorm, chunk, tokenShift, seed,
     query: planFeatureMap(op, { ...settings, role: "query" }),
     key: planFeatureMap(op, { ...settings, role: "key" }),
   };
@@ -101,17 +111,20 @@ export function planSlimModel(options: unknown): SlimModelConfig {
 
 /**
  * Lists the parameter tensors in order. Names: "embedding" (vocab×dModel);
+ * "input.shift" (tokenShift×dModel, row s − 1 holding c_s) when tokenShift > 0;
  * per layer ℓ "layers.ℓ.norm1.gain|bias", "layers.ℓ.attention.wq|wk|wv|wo"
  * (dModel×dModel, applied as x·W), "layers.ℓ.norm2.gain|bias",
  * "layers.ℓ.mlp.w1" (dModel×mlp), "b1", "w2" (mlp×dModel), "b2"; then
  * "norm.gain|bias" and "output.weight" (dModel×vocab), "output.bias".
  * Initialization: embedding N(0, 1); wq, wk, wv, w1 N(0, 1/fanIn);
  * wo and w2 N(0, 1/(2·layers·fanIn)) so the residual stream keeps its size
- * with depth; output.weight N(0, 1/dModel); gains 1, biases 0.
+ * with depth; output.weight N(0, 1/dModel); input.shift 0, so training
+ * starts from the model without it; gains 1, biases 0.
  */
 export function parameterSpecs(config: SlimModelConfig): ParameterSpec[] {
   const { vocab, dModel, layers, mlp, layerNorm } = config;
   const specs: ParameterSpec[] = [{ name: "embedding", rows: vocab, cols: dModel, init: { normal: 1 } }];
+  if (config.tokenShift > 0) specs.push({ name: "input.shift", rows: config.tokenShift, cols: dModel, init: { constant: 0 } });
   const square = { normal: 1 / Math.sqrt(dModel) };
   const residual = (fanIn: number) => ({ normal: 1 / Math.sqrt(2 * layers * fanIn) });
   const norm = (prefix: string) => {

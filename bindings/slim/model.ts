@@ -6,8 +6,11 @@
 //   a = LN1(x);  q, k, v = a·Wq, a·Wk, a·Wv;  o = causal FAVOR+ per head;
 //   x ← x + o·Wo;  b = LN2(x);  x ← x + gelu(b·W1 + b1)·W2 + b2   (when mlp > 0)
 // Output: logits = LN(x)·Wout + bout; the loss is the mean cross-entropy
-// of token t+1 given tokens ≤ t. There is no positional embedding: causal
-// attention alone carries order.
+// of token t+1 given tokens ≤ t. With tokenShift S > 0 the first layer
+// reads x_t = e(t) + Σ_{s=1..S} c_s ∘ e(t − s) (a causal depthwise
+// convolution of the embeddings, e(t − s) = 0 before the sequence), which
+// gives the model its recent context in order; otherwise causal attention
+// alone carries order.
 //
 // Passes (Likhosherstov et al., "Sub-Linear Memory: How to Make Performers
 // SLiM", NeurIPS 2021):
@@ -296,15 +299,25 @@ export class SlimModel {
     return total / predictions;
   }
 
-  /** x[0] = embedding rows of the slice's input tokens. */
+  /** x[0] = embedding rows of the slice's input tokens, plus the token shift (see the file header). */
   private embed(w: Workspace, ids: ArrayLike<number>, start: number, rows: number): void {
-    const D = this.config.dModel;
+    const { dModel: D, tokenShift } = this.config;
     const embedding = this.param(w, "embedding") / 4;
     const x0 = w.x[0] / 4;
     const m = w.memory();
     for (let t = 0; t < rows; t++) {
       const from = embedding + ids[start + t] * D;
       m.copyWithin(x0 + t * D, from, from + D);
+    }
+    if (tokenShift === 0) return;
+    const shift = this.param(w, "input.shift") / 4;
+    for (let t = 0; t < rows; t++) {
+      for (let s = 1; s <= tokenShift && start + t - s >= 0; s++) {
+        const previous = embedding + ids[start + t - s] * D;
+        const weights = shift + (s - 1) * D;
+        const row = x0 + t * D;
+        for (let c = 0; c < D; c++) m[row + c] += m[weights + c] * m[previous + c];
+      }
     }
   }
 
@@ -553,6 +566,26 @@ export class SlimModel {
     for (let t = 0; t < rows; t++) {
       const to = embedding + ids[start + t] * D;
       for (let c = 0; c < D; c++) m[to + c] += m[w.dx / 4 + t * D + c];
+    }
+    // Token shift: x_t += c_s ∘ e(t − s) sends c_s ∘ dx_t to e(t − s) and dx_t ∘ e(t − s) to c_s.
+    const { tokenShift } = this.config;
+    if (tokenShift === 0) return;
+    const shift = this.param(w, "input.shift") / 4;
+    const shiftGrad = this.grad(w, "input.shift") / 4;
+    const values = this.param(w, "embedding") / 4;
+    for (let t = 0; t < rows; t++) {
+      const dx = w.dx / 4 + t * D;
+      for (let s = 1; s <= tokenShift && start + t - s >= 0; s++) {
+        const token = ids[start + t - s];
+        const to = embedding + token * D;
+        const previous = values + token * D;
+        const weights = shift + (s - 1) * D;
+        const weightGrad = shiftGrad + (s - 1) * D;
+        for (let c = 0; c < D; c++) {
+          m[to + c] += m[weights + c] * m[dx + c];
+          m[weightGrad + c] += m[dx + c] * m[previous + c];
+        }
+      }
     }
   }
 

@@ -5,6 +5,7 @@
 // its causal attention state S = Σ_j φ(k̃_j)[v_j 1]ᵀ, so a token costs the
 // same at every position (docs/backward.md describes the model):
 //
+//   x = e(t) + Σ_{s=1..S} c_s ∘ e(t − s)   (tokenShift S, "input.shift" c_s)
 //   a = LN1(x); q, k, v = a·Wq, a·Wk, a·Wv;  x += attention·Wo
 //   b = LN2(x); x += gelu(b·W1 + b1)·W2 + b2;  logits = LN(x)·Wout + bout
 //
@@ -67,6 +68,9 @@ function exponents(x, projection, offset, features, headDim) {
  */
 export function createDecoder(model) {
   const { vocab: V, dModel: D, heads: H, headDim: dh, layers, features: m, mlp: F, kernel, layerNorm: withNorm } = model.config;
+  const tokenShift = model.config.tokenShift ?? 0;
+  // The last tokenShift tokens fed, most recent first.
+  const recent = [];
   if (kernel !== "positive") throw new RangeError(`createDecoder: kernel ${JSON.stringify(kernel)} is not supported; use "positive"`);
   const p = (name) => model.parameters[name];
   const width = dh + 1;
@@ -110,6 +114,15 @@ export function createDecoder(model) {
         throw new RangeError(`decoder.step: token ${token} is outside the vocabulary of ${V}`);
       }
       let x = Float64Array.from(p("embedding").subarray(token * D, (token + 1) * D));
+      recent.forEach((previous, index) => {
+        const weights = p("input.shift").subarray(index * D, (index + 1) * D);
+        const e = p("embedding").subarray(previous * D, (previous + 1) * D);
+        for (let j = 0; j < D; j++) x[j] += weights[j] * e[j];
+      });
+      if (tokenShift > 0) {
+        recent.unshift(token);
+        if (recent.length > tokenShift) recent.pop();
+      }
       for (let layer = 0; layer < layers; layer++) {
         const prefix = `layers.${layer}`;
         const a = withNorm ? layerNorm(x, p(`${prefix}.norm1.gain`), p(`${prefix}.norm1.bias`)) : x;

@@ -43,7 +43,7 @@ const USAGE = `usage: npm start -- [--quick | --full | --smoke] [--out DIR]
   --help     print this text`;
 
 /** favor.sync.slim.createModel options (vocab and seed are added from the text and the settings). */
-const LANGUAGE_MODEL = { dModel: 64, heads: 4, layers: 2, features: 32, chunk: 16 };
+const LANGUAGE_MODEL = { dModel: 64, heads: 4, layers: 2, features: 32, chunk: 16, tokenShift: 4 };
 const SAMPLE = { prompt: "Call me Ishmael. ", length: 120, temperature: 0.7 };
 
 /** Settings of each mode; the fixtures are named here and loaded in main(). */
@@ -54,7 +54,7 @@ const MODES = {
       featureCounts: [16, 64], seeds: 2, timing: [{ file: "ocr-attention-L80.bin", tile: 1 }], timingRepeats: 1,
     },
     training: {
-      model: { dModel: 16, heads: 2, layers: 1, features: 8, mlp: 32, chunk: 16 }, context: 64, batch: 2, slice: 16,
+      model: { dModel: 16, heads: 2, layers: 1, features: 8, mlp: 32, chunk: 16, tokenShift: 2 }, context: 64, batch: 2, slice: 16,
       learningRate: 0.01, maxSteps: 20, timeLimitSeconds: 60, validationWindows: 2, validationEvery: 10, seed: 1,
       sample: { ...SAMPLE, length: 40 },
     },

@@ -70,7 +70,7 @@ export function textSummary(report) {
   lines.push("2. Causal Performer language model on Moby-Dick characters (favor.sync.slim)");
   const c = training.config;
   lines.push(`   ${training.parameterCount} parameters: layers ${c.layers}, d_model ${c.dModel}, ${c.heads} heads, m = ${c.features} positive features, ` +
-    `windows of ${training.context} characters`);
+    `token shift ${c.tokenShift}, windows of ${training.context} characters`);
   lines.push(`   ${training.steps} steps of ${training.batch} windows in ${fixed(training.trainingSeconds, 1)} s, slices of ${training.slice} positions`);
   lines.push(`   baselines: unigram ${fixed(training.unigramBits)}, bigram ${fixed(training.bigramBits)} bits/char (in-sample entropies of the training text)`);
   lines.push(`   training ${fixed(training.firstTrainingBits)} → ${fixed(training.lastTrainingBits)} bits/char (mean of the first and last ${training.averagedSteps} steps); ` +
@@ -140,7 +140,9 @@ function trainingSection(training) {
   out.push("");
   out.push(`${training.parameterCount} parameters: layers ${c.layers}, d_model ${c.dModel}, ${c.heads} heads of width ${c.headDim}, ` +
     `MLP width ${c.mlp}, causal FAVOR+ attention with m = ${c.features} positive orthogonal features (chunks of ${c.chunk}), ` +
-    `vocabulary ${c.vocab} characters, no positional embedding. The library's SLiM runner (favor.sync.slim) computes exact ` +
+    `vocabulary ${c.vocab} characters, no positional embedding, ` +
+    (c.tokenShift > 0 ? `a token shift of ${c.tokenShift} (the embeddings of the ${c.tokenShift} previous characters mixed into each input row). ` : "no token shift. ") +
+    `The library's SLiM runner (favor.sync.slim) computes exact ` +
     `gradients in slices of ${training.slice} positions; Adam (learning rate ${training.learningRate}, gradients clipped to norm 1), ` +
     `${training.steps} steps of ${training.batch} windows of ${training.context} characters (${training.tokensSeen} characters) ` +
     `in ${fixed(training.trainingSeconds, 1)} s.`);

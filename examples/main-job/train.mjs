@@ -126,9 +126,9 @@ export function trainLanguageModel(favor, corpus, settings, progress) {
   });
 
   const window = Math.max(1, Math.min(20, Math.floor(history.length / 2)));
-  const { vocab, dModel, heads: headCount, headDim: width, layers: layerCount, features: m, kernel, mlp, chunk } = model.config;
+  const { vocab, dModel, heads: headCount, headDim: width, layers: layerCount, features: m, kernel, mlp, chunk, tokenShift } = model.config;
   return {
-    config: { vocab, dModel, heads: headCount, headDim: width, layers: layerCount, features: m, kernel, mlp, chunk, seed: settings.seed },
+    config: { vocab, dModel, heads: headCount, headDim: width, layers: layerCount, features: m, kernel, mlp, chunk, tokenShift, seed: settings.seed },
     parameterCount,
     batch,
     slice,

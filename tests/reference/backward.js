@@ -39,11 +39,123 @@ function preactivations(x, projection, dim, width) {
   return t;
 }
 
+/** Returns true when `kind` names a hybrid kernel ("angular-hybrid" or { hybrid, lambda }). */
+export function isHybridKind(kind) {
+  return kind === "angular-hybrid" || (kind !== null && typeof kind === "object");
+}
+
+/**
+ * Returns the constants of a hybrid kernel, as bindings/api/hybrid.ts
+ * defines them: bases, λ kind, σ and λ̂ = a + b·ρ(x)ᵀρ(y)/divisor.
+ */
+export function hybridConstants(kind, lambdaFeatures) {
+  const spec = kind === "angular-hybrid" ? { hybrid: ["trig", "hyperbolic"], lambda: "angular" } : kind;
+  const angular = spec.lambda === "angular";
+  return {
+    bases: spec.hybrid,
+    lambda: angular ? "angular" : "gaussian",
+    sigma: angular ? 1 : spec.lambda.sigma,
+    a: angular ? 0.5 : 0,
+    b: angular ? -1 : 1,
+    divisor: angular ? 2 * lambdaFeatures : lambdaFeatures,
+  };
+}
+
+/**
+ * The parts of a hybrid row: both base maps, the weight features ρ (signs,
+ * or [sin; cos] of t/σ with t = Ω_λx) and the tensor coefficients c0..c3
+ * of the role ("query": [1−a, −b/divisor, a, b/divisor], "key": all 1).
+ */
+function hybridParts(x, { kind, dim, projection, role }) {
+  const mLambda = projection.lambda.length / dim;
+  const h = hybridConstants(kind, mLambda);
+  const phi1 = featureMap64(x, { kind: h.bases[0], dim, projection: projection.base1 });
+  const phi2 = featureMap64(x, { kind: h.bases[1], dim, projection: projection.base2 });
+  const t = preactivations(x, projection.lambda, dim, mLambda);
+  const rho = new Float64Array(h.lambda === "angular" ? mLambda : 2 * mLambda);
+  for (let l = 0; l < mLambda; l++) {
+    if (h.lambda === "angular") {
+      rho[l] = t[l] < 0 ? -1 : 1;
+    } else {
+      rho[l] = Math.sin(t[l] / h.sigma);
+      rho[mLambda + l] = Math.cos(t[l] / h.sigma);
+    }
+  }
+  const c = role === "key" ? [1, 1, 1, 1] : [1 - h.a, -h.b / h.divisor, h.a, h.b / h.divisor];
+  return { h, phi1, phi2, t, rho, c, mLambda };
+}
+
+/**
+ * The hybrid map Ψ of one row in float64, without stabilizers:
+ * [c0·φ1 | c1·ρ⊗φ1 | c2·φ2 | c3·ρ⊗φ2], block k of ρ⊗φ being ρ_k·φ.
+ */
+function hybridMap64(x, map) {
+  const { phi1, phi2, rho, c } = hybridParts(x, map);
+  const out = new Float64Array((1 + rho.length) * (phi1.length + phi2.length));
+  let at = 0;
+  for (const [phi, first, rest] of [[phi1, c[0], c[1]], [phi2, c[2], c[3]]]) {
+    for (let l = 0; l < phi.length; l++) out[at++] = first * phi[l];
+    for (let k = 0; k < rho.length; k++) for (let l = 0; l < phi.length; l++) out[at++] = rest * rho[k] * phi[l];
+  }
+  return out;
+}
+
+/**
+ * Vector-Jacobian product of hybridMap64 (see featureVjp64 for the
+ * arguments; dprojection is { base1, base2, lambda } or null). The sign
+ * features of the angular weight are piecewise constant: their derivative
+ * is zero wherever it exists, so they pass no gradient to x or Ω_λ.
+ */
+function hybridVjp64(x, dpsi, map, dprojection, absolute) {
+  const { dim, projection } = map;
+  const { h, phi1, phi2, t, rho, c, mLambda } = hybridParts(x, map);
+  const mag = absolute ? Math.abs : (value) => value;
+  const dl = rho.length;
+  const drho = new Float64Array(dl);
+  const dphis = [];
+  let at = 0;
+  for (const [phi, first, rest] of [[phi1, c[0], c[1]], [phi2, c[2], c[3]]]) {
+    const dphi = new Float64Array(phi.length);
+    for (let l = 0; l < phi.length; l++) dphi[l] = mag(first * dpsi[at++]);
+    for (let k = 0; k < dl; k++) {
+      for (let l = 0; l < phi.length; l++) {
+        dphi[l] += mag(rest * rho[k] * dpsi[at]);
+        drho[k] += mag(rest * dpsi[at] * phi[l]);
+        at++;
+      }
+    }
+    dphis.push(dphi);
+  }
+  const dx = featureVjp64(x, dphis[0], { kind: h.bases[0], dim, projection: projection.base1 },
+    dprojection === null ? null : dprojection.base1, absolute);
+  const dx2 = featureVjp64(x, dphis[1], { kind: h.bases[1], dim, projection: projection.base2 },
+    dprojection === null ? null : dprojection.base2, absolute);
+  for (let k = 0; k < dim; k++) dx[k] += dx2[k];
+  if (h.lambda === "gaussian") {
+    // ρ_l = sin(t_l/σ), ρ_{m+l} = cos(t_l/σ), t_l = ω_l·x.
+    for (let l = 0; l < mLambda; l++) {
+      const u = t[l] / h.sigma;
+      const dt = absolute
+        ? (Math.abs(drho[l] * Math.cos(u)) + Math.abs(drho[mLambda + l] * Math.sin(u))) / h.sigma
+        : (drho[l] * Math.cos(u) - drho[mLambda + l] * Math.sin(u)) / h.sigma;
+      for (let k = 0; k < dim; k++) {
+        dx[k] += dt * mag(projection.lambda[l * dim + k]);
+        if (dprojection !== null) dprojection.lambda[l * dim + k] += dt * mag(x[k]);
+      }
+    }
+  }
+  return dx;
+}
+
 /**
  * Returns the exact features of one row x (dim values): the maps of
- * docs/features.md with role "none" and ε = 0.
+ * docs/features.md with role "none" and ε = 0, or a hybrid map Ψ_q / Ψ_k
+ * (kind "angular-hybrid" or { hybrid, lambda }, projection
+ * { base1, base2, lambda }, role "query" or "key").
  */
-export function featureMap64(x, { kind, dim, projection = null }) {
+export function featureMap64(x, map) {
+  if (isHybridKind(map.kind)) return hybridMap64(x, map);
+  const { kind, dim, projection = null } = map;
   const features = projection === null ? 0 : projection.length / dim;
   const width = features === 0 ? dim : features;
   const { outputs, scale } = mapShape(kind, dim, features);
@@ -82,7 +194,9 @@ export function featureMap64(x, { kind, dim, projection = null }) {
  * With `absolute`, returns Σ|φ̄·∂φ/∂t|·|ω| + |x|·Σ|φ̄·∂φ/∂h| instead, the
  * magnitude of the terms that a float32 evaluation rounds.
  */
-export function featureVjp64(x, dphi, { kind, dim, projection = null }, dprojection = null, absolute = false) {
+export function featureVjp64(x, dphi, map, dprojection = null, absolute = false) {
+  if (isHybridKind(map.kind)) return hybridVjp64(x, dphi, map, dprojection, absolute);
+  const { kind, dim, projection = null } = map;
   const features = projection === null ? 0 : projection.length / dim;
   const width = features === 0 ? dim : features;
   const phi = featureMap64(x, { kind, dim, projection });
@@ -147,9 +261,19 @@ function visible(shape, item, causal, i, j) {
   return !causal || j <= i;
 }
 
-/** Returns the projection of head `head` as float64 (null without one). */
+/** Returns the projection of head `head` as float64 (null without one; { base1, base2, lambda } for hybrids). */
 function headProjection(options, head, dim) {
   const { projection = null, features = 0 } = options;
+  if (isHybridKind(options.kernel)) {
+    const rows = { base1: features, base2: features, lambda: options.lambdaFeatures };
+    const parts = {};
+    for (const part of ["base1", "base2", "lambda"]) {
+      const size = rows[part] * dim;
+      const offset = projection[part].length === size ? 0 : head * size;
+      parts[part] = Float64Array.from(projection[part].subarray(offset, offset + size));
+    }
+    return parts;
+  }
   if (projection === null || features === 0) return null;
   const size = features * dim;
   const offset = projection.length === size ? 0 : head * size;
@@ -161,7 +285,8 @@ function headForward(q, k, v, shape, item, head, options) {
   const { length, keyLength, dim, valueDim } = shape;
   const { kernel: kind, causal } = options;
   const projection = headProjection(options, head, dim);
-  const map = { kind, dim, projection };
+  const map = { kind, dim, projection, role: "query" };
+  const keyMap = { ...map, role: "key" };
   const inputScale = dim ** -0.25;
   const qh = extractHead(q, shape, item, head, length, dim).map((value) => value * inputScale);
   const kh = extractHead(k, shape, item, head, keyLength, dim).map((value) => value * inputScale);
@@ -170,7 +295,7 @@ function headForward(q, k, v, shape, item, head, options) {
   const kf = [];
   for (let i = 0; i < length; i++) qf.push(featureMap64(qh.subarray(i * dim, (i + 1) * dim), map));
   for (let j = 0; j < keyLength; j++) {
-    kf.push(visible(shape, item, false, 0, j) ? featureMap64(kh.subarray(j * dim, (j + 1) * dim), map) : null);
+    kf.push(visible(shape, item, false, 0, j) ? featureMap64(kh.subarray(j * dim, (j + 1) * dim), keyMap) : null);
   }
   const a = new Float64Array(length * keyLength);
   const aAbs = new Float64Array(length * keyLength);
@@ -202,7 +327,7 @@ function headForward(q, k, v, shape, item, head, options) {
       }
     }
   }
-  return { map, inputScale, qh, kh, vh, qf, kf, a, aAbs, den, denAbs, out, outAbs };
+  return { map, keyMap, inputScale, qh, kh, vh, qf, kf, a, aAbs, den, denAbs, out, outAbs };
 }
 
 /**
@@ -246,8 +371,13 @@ export function attentionBackward64(q, k, v, gradOut, shapeIn, options, { absolu
   const dk = new Float64Array(k.length);
   const dv = new Float64Array(v.length);
   const features = options.features ?? 0;
-  const projectionLength = options.projection ? options.projection.length : 0;
-  const dprojection = projectionLength > 0 ? new Float64Array(projectionLength) : null;
+  const hybrid = isHybridKind(options.kernel);
+  const projectionLength = options.projection && !hybrid ? options.projection.length : 0;
+  let dprojection = projectionLength > 0 ? new Float64Array(projectionLength) : null;
+  if (hybrid) {
+    const p = options.projection;
+    dprojection = { base1: new Float64Array(p.base1.length), base2: new Float64Array(p.base2.length), lambda: new Float64Array(p.lambda.length) };
+  }
   for (let item = 0; item < batch; item++) {
     for (let head = 0; head < heads; head++) {
       const f = headForward(q, k, v, shape, item, head, options);
@@ -280,8 +410,17 @@ export function attentionBackward64(q, k, v, gradOut, shapeIn, options, { absolu
         }
       }
       const size = features * dim;
-      const dpHead = dprojection === null ? null
+      let dpHead = dprojection === null || hybrid ? null
         : new Float64Array(dprojection.buffer, (projectionLength === size ? 0 : head * size) * 8, size);
+      if (hybrid) {
+        const rows = { base1: features, base2: features, lambda: options.lambdaFeatures };
+        dpHead = {};
+        for (const part of ["base1", "base2", "lambda"]) {
+          const partSize = rows[part] * dim;
+          const offset = dprojection[part].length === partSize ? 0 : head * partSize;
+          dpHead[part] = new Float64Array(dprojection[part].buffer, offset * 8, partSize);
+        }
+      }
       const dqh = new Float64Array(length * dim);
       const dkh = new Float64Array(keyLength * dim);
       for (let i = 0; i < length; i++) {
@@ -290,7 +429,7 @@ export function attentionBackward64(q, k, v, gradOut, shapeIn, options, { absolu
       }
       for (let j = 0; j < keyLength; j++) {
         if (f.kf[j] === null) continue;
-        const dx = featureVjp64(f.kh.subarray(j * dim, (j + 1) * dim), dkf[j], f.map, dpHead, absolute);
+        const dx = featureVjp64(f.kh.subarray(j * dim, (j + 1) * dim), dkf[j], f.keyMap, dpHead, absolute);
         for (let c = 0; c < dim; c++) dkh[j * dim + c] = f.inputScale * dx[c];
       }
       storeHead(dq, dqh, shape, item, head, length, dim);
@@ -329,11 +468,17 @@ export function exponentSize(q, k, shapeIn, options) {
       let a = 0;
       const projection = options.projection ?? null;
       if (projection !== null) {
-        const m = options.features;
-        for (let l = 0; l < Math.min(m, projection.length / dim); l++) {
-          let sum = 0;
-          for (let c = 0; c < dim; c++) sum += Math.abs(projection[l * dim + c] * x[row * dim + c] * inputScale);
-          a = Math.max(a, sum);
+        // Hybrids: both base projections, and Ω_λ/σ, whose argument error enters sin and cos the same way.
+        const parts = isHybridKind(options.kernel)
+          ? [[projection.base1, options.features, 1], [projection.base2, options.features, 1],
+            [projection.lambda, options.lambdaFeatures, 1 / hybridConstants(options.kernel, options.lambdaFeatures).sigma]]
+          : [[projection, options.features, 1]];
+        for (const [w, m, factor] of parts) {
+          for (let l = 0; l < Math.min(m, w.length / dim); l++) {
+            let sum = 0;
+            for (let c = 0; c < dim; c++) sum += Math.abs(w[l * dim + c] * x[row * dim + c] * inputScale) * factor;
+            a = Math.max(a, sum);
+          }
         }
       } else {
         for (let c = 0; c < dim; c++) a = Math.max(a, Math.abs(x[row * dim + c] * inputScale));

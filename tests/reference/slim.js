@@ -47,6 +47,12 @@ export function slimLoss64(config, parameters, projections, tokens) {
   const norm = (x, prefix) => (useNorm ? layerNorm(x, L, D, parameters[`${prefix}.gain`], parameters[`${prefix}.bias`]) : Float64Array.from(x));
   let x = new Float64Array(L * D);
   for (let t = 0; t < L; t++) for (let c = 0; c < D; c++) x[t * D + c] = parameters.embedding[tokens[t] * D + c];
+  // Token shift: x_t += c_s ∘ e(t − s) for s = 1 … tokenShift, nothing before the first token.
+  for (let s = 1; s <= (config.tokenShift ?? 0); s++) {
+    for (let t = s; t < L; t++) {
+      for (let c = 0; c < D; c++) x[t * D + c] += parameters["input.shift"][(s - 1) * D + c] * parameters.embedding[tokens[t - s] * D + c];
+    }
+  }
   const inputScale = headDim ** -0.25;
   for (let layer = 0; layer < layers; layer++) {
     const p = `layers.${layer}`;

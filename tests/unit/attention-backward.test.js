@@ -466,8 +466,7 @@ for (const build of ALL_BUILDS) {
         [[x, x, x, x, { ...ok, kernel: "relu", features: 0, seed: undefined, returnProjectionGradient: true }], RangeError,
           /^attentionBackward: returnProjectionGradient is true but features is 0, so there is no projection to differentiate$/],
         [[x, x, x, x, { ...ok, kernel: "gauss" }], RangeError, /^attentionBackward: kernel must be one of "positive", .*got "gauss"$/],
-        [[x, x, x, x, { ...ok, kernel: "angular-hybrid", lambdaFeatures: 2 }], RangeError,
-          /^attentionBackward: kernel "angular-hybrid" is a hybrid map, which has no backward pass; use one of "positive", /],
+        [[x, x, x, x, { ...ok, kernel: "angular-hybrid" }], TypeError, /^attentionBackward: lambdaFeatures is missing; /],
       ];
       for (const [args, type, pattern] of cases) {
         assert.throws(() => favor.sync.attentionBackward(...args), (error) => error instanceof type && pattern.test(error.message),

@@ -315,14 +315,18 @@ describe("language model helpers", () => {
       // dModel + mlp = 40 terms, exp, layer norms) adds at most ~40·u relative error, so the mean
       // loss agrees within 20·40·u·4 ≈ 2e-4 relative (the factor 4 for layer-norm rescaling).
       const favor = await favorFor(build);
-      const model = favor.sync.slim.createModel(TINY);
-      const tokens = tokenSequence(40, TINY.vocab, 21);
-      const expected = model.loss(tokens, { slice: 7 });
-      const decoder = createDecoder(model);
-      let total = 0;
-      for (let t = 0; t + 1 < tokens.length; t++) total -= logProbability(decoder.step(tokens[t]), tokens[t + 1]);
-      const actual = total / (tokens.length - 1);
-      assert.ok(Math.abs(actual - expected) <= 2e-4 * expected, `decoder loss ${actual}, runner loss ${expected}`);
+      // With a token shift of 2, whose weights start at 0 and are set to seeded values here.
+      for (const config of [TINY, { ...TINY, tokenShift: 2 }]) {
+        const model = favor.sync.slim.createModel(config);
+        model.parameters["input.shift"]?.set(seededFloats(2 * TINY.dModel, 23, 0.8));
+        const tokens = tokenSequence(40, TINY.vocab, 21);
+        const expected = model.loss(tokens, { slice: 7 });
+        const decoder = createDecoder(model);
+        let total = 0;
+        for (let t = 0; t + 1 < tokens.length; t++) total -= logProbability(decoder.step(tokens[t]), tokens[t + 1]);
+        const actual = total / (tokens.length - 1);
+        assert.ok(Math.abs(actual - expected) <= 2e-4 * expected, `tokenShift ${config.tokenShift ?? 0}: decoder loss ${actual}, runner loss ${expected}`);
+      }
     });
   }
 

@@ -13,9 +13,19 @@ import { backendOf } from "../../dist/internal.js";
 import { centralDifference, U } from "../reference/backward.js";
 import { slimLoss64 } from "../reference/slim.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
-import { assertSameBits } from "../helpers/numeric.js";
+import { assertSameBits, seededFloats } from "../helpers/numeric.js";
 
 const TINY = { vocab: 7, dModel: 8, heads: 2, layers: 2, features: 5, mlp: 12, seed: 3, chunk: 3 };
+/** TINY with a token shift of 2 (two previous tokens mixed into each input row). */
+const SHIFTED = { ...TINY, tokenShift: 2 };
+
+/** Creates a model; a token shift gets seeded nonzero weights, so its path carries gradient (they start at 0). */
+function createModel(favor, config) {
+  const model = favor.sync.slim.createModel(config);
+  const shift = model.parameters["input.shift"];
+  if (shift !== undefined) shift.set(seededFloats(shift.length, 17, 0.8));
+  return model;
+}
 
 /** Returns a deterministic token sequence with some structure. */
 function tokenSequence(length, vocab, seed = 1) {
@@ -86,8 +96,9 @@ for (const build of ALL_BUILDS) {
   describe(`slim runner (${build})`, { skip: skipReason(build) }, () => {
     test("slices 1, 2, 7 and the whole sequence give the unchunked loss and gradients", async () => {
       const favor = await favorFor(build);
-      for (const config of [TINY, { ...TINY, layerNorm: false, mlp: 0, kernel: "relu", chunk: 2 }, { ...TINY, kernel: "elu+1", heads: 1 }]) {
-        const model = favor.sync.slim.createModel(config);
+      const configs = [TINY, { ...TINY, layerNorm: false, mlp: 0, kernel: "relu", chunk: 2 }, { ...TINY, kernel: "elu+1", heads: 1 }, SHIFTED];
+      for (const config of configs) {
+        const model = createModel(favor, config);
         const tokens = tokenSequence(24, config.vocab);
         const length = tokens.length - 1;
         const whole = model.lossAndGradients(tokens, { slice: length });
@@ -106,23 +117,25 @@ for (const build of ALL_BUILDS) {
       // tensorTolerance (the float32 runner's rounding) plus |D(2h) − D(h)|,
       // the difference's own truncation error.
       const favor = await favorFor(build);
-      const model = favor.sync.slim.createModel(TINY);
-      const tokens = tokenSequence(13, TINY.vocab, 5);
-      const length = tokens.length - 1;
-      const { loss, gradients } = model.lossAndGradients(tokens, { slice: 5 });
-      const parameters = Object.fromEntries(Object.entries(model.parameters).map(([name, value]) => [name, Float64Array.from(value)]));
-      const reference = () => slimLoss64(model.config, parameters, model.projections, tokens);
-      const exact = reference();
-      assert.ok(Math.abs(loss - exact) <= tensorTolerance(model.config, length, exact), `loss ${loss} vs float64 ${exact}`);
-      for (const name of Object.keys(parameters)) {
-        const fd = Float64Array.from(parameters[name], (_, i) => centralDifference(reference, parameters[name], i, 1e-5));
-        const coarse = Float64Array.from(parameters[name], (_, i) => centralDifference(reference, parameters[name], i, 2e-5));
-        const largest = fd.reduce((best, value) => Math.max(best, Math.abs(value)), 0);
-        const tolerance = tensorTolerance(model.config, length, largest);
-        for (let i = 0; i < fd.length; i++) {
-          const error = Math.abs(gradients[name][i] - fd[i]);
-          assert.ok(error <= tolerance + Math.abs(coarse[i] - fd[i]),
-            `${name}[${i}]: runner ${gradients[name][i]}, central difference ${fd[i]}, error ${error} > ${tolerance}`);
+      for (const config of [TINY, SHIFTED]) {
+        const model = createModel(favor, config);
+        const tokens = tokenSequence(13, TINY.vocab, 5);
+        const length = tokens.length - 1;
+        const { loss, gradients } = model.lossAndGradients(tokens, { slice: 5 });
+        const parameters = Object.fromEntries(Object.entries(model.parameters).map(([name, value]) => [name, Float64Array.from(value)]));
+        const reference = () => slimLoss64(model.config, parameters, model.projections, tokens);
+        const exact = reference();
+        assert.ok(Math.abs(loss - exact) <= tensorTolerance(model.config, length, exact), `loss ${loss} vs float64 ${exact}`);
+        for (const name of Object.keys(parameters)) {
+          const fd = Float64Array.from(parameters[name], (_, i) => centralDifference(reference, parameters[name], i, 1e-5));
+          const coarse = Float64Array.from(parameters[name], (_, i) => centralDifference(reference, parameters[name], i, 2e-5));
+          const largest = fd.reduce((best, value) => Math.max(best, Math.abs(value)), 0);
+          const tolerance = tensorTolerance(model.config, length, largest);
+          for (let i = 0; i < fd.length; i++) {
+            const error = Math.abs(gradients[name][i] - fd[i]);
+            assert.ok(error <= tolerance + Math.abs(coarse[i] - fd[i]),
+              `${name}[${i}]: runner ${gradients[name][i]}, central difference ${fd[i]}, error ${error} > ${tolerance}`);
+          }
         }
       }
     });
@@ -218,6 +231,7 @@ describe("slim training and options", () => {
       [() => slim.createModel({ ...TINY, kernel: "softmax" }), RangeError, /^slim\.createModel: kernel must be one of "positive"/],
       [() => slim.createModel({ ...TINY, features: 0 }), TypeError, /^slim\.createModel: projection is missing; kind "positive" needs/],
       [() => slim.createModel({ ...TINY, layers: 0 }), RangeError, /^slim\.createModel: layers must be an integer >= 1, got 0$/],
+      [() => slim.createModel({ ...TINY, tokenShift: -1 }), RangeError, /^slim\.createModel: tokenShift must be an integer >= 0, got -1$/],
       [() => slim.createModel(TINY).loss([1]), RangeError,
         /^slim\.loss: tokens has length 1, expected at least 2 \(each token predicts the next one\)$/],
       [() => slim.createModel(TINY).loss([1, 7]), RangeError, /^slim\.loss: tokens\[1\] is 7, expected an integer in \[0, 7\) \(vocab 7\)$/],

@@ -15,7 +15,12 @@
 //   K̄′_c = P̄ᵀ Q′_c + U_c Rᵀ
 //   Ū_c  = Pᵀ Ĝ_c + K′_c R
 //   R   ← R + Q′_cᵀ Ĝ_c        (now the gradient w.r.t. T0, carried to chunk c − 1)
-// and the chunks run in reverse. Every product is one f32_gemm call. The
+// and the chunks run in reverse. The numerator B_c itself is never formed:
+// Ĝ_c needs only g_i·num_i and den_i, which f32_attention_chunk_gradient
+// takes from A = G_c S0ᵀ and W = G_c V_cᵀ (with T0 = [S0 z0]), the products
+// that ĜT0ᵀ and P̄ need anyway. Without padding P and P̄ are lower
+// triangular and their products skip the zero block (triangularProduct).
+// Every other product is one f32_gemm call. The
 // feature gradients Q̄′, K̄′ become q̄, k̄ through f32_features_backward
 // (see its header for ∂φ/∂x per kind) and the chain factor d^{-1/4}.
 //
@@ -38,11 +43,13 @@
 // 1 in magnitude; R is rescaled by exp(σ_c − σ_{c+1}) between chunks. The
 // shifts are constants for differentiation: out does not depend on them.
 
-import { headRows, type AttentionShape, type FeatureSettings } from "../../../api/attention.js";
+import { headRows, type AttentionShape, type FeatureSettings, type HybridSettings } from "../../../api/attention.js";
 import type { AttentionBackwardPlan, AttentionGradients, StatePrecision } from "../../../api/backward.js";
+import type { HybridProjection } from "../../../api/hybrid.js";
 import { EXPONENTIAL_KINDS, FEATURE_KINDS, type FeatureMap } from "../../../api/features.js";
 import type { Scope, WasmBackend } from "../backend.js";
 import { writeFeatures } from "./features.js";
+import { HybridFeatureRows, hybridProjectionRows } from "./hybrid-backward.js";
 import { visibleRows } from "./linear-attention.js";
 import { writeProjection } from "./projection.js";
 
@@ -66,11 +73,20 @@ type FeaturesBackwardKernel = (
   kind: number, rows: number, m: number, phi: number, ldphi: number, dphi: number, lddphi: number,
   z: number, ldz: number, scale: number, epsilon: number, coeff: number, ldc: number, rowCoeff: number,
 ) => void;
+type ChunkGradientKernel = (
+  rows: number, keys: number, queryStart: number, keyPos: number, r: number, dv: number,
+  qf: number, ldq: number, a: number, lda: number, p: number, ldp: number, w: number, ldw: number,
+  g: number, ldg: number, z0: number, ldz: number, zs: number, gh: number, ldgh: number,
+) => void;
+type ColumnSumsKernel = (
+  rows: number, cols: number, x: number, ldx: number, weights: number, ldw: number, beta: number,
+  out: number, ldo: number, sums: number,
+) => void;
 type RowsAddScaledKernel = (rows: number, cols: number, coefficients: number, x: number, ldx: number, y: number, ldy: number) => void;
 type ScaleKernel = (n: number, x: number, scale: number) => void;
 type DivideKernel = (rows: number, n: number, num: number, ldn: number, out: number, ldo: number) => void;
 type AxpyKernel = (n: number, alpha: number, x: number, y: number) => void;
-type StateAccumulateKernel = (n: number, p: number, factor: number, hi: number, lo: number) => void;
+type StateAccumulateKernel = (n: number, p: number, factor: number, hi: number, lo: number) => number;
 type StateReadKernel = (n: number, hi: number, lo: number, factor: number, out: number) => void;
 type StateScaleKernel = (n: number, hi: number, lo: number, factor: number) => void;
 type MaxAbsKernel = (n: number, x: number) => number;
@@ -92,6 +108,8 @@ export class BackwardKernels {
   readonly scatter: ScatterKernel;
   readonly mask: MaskKernel;
   readonly outputGradient: OutputGradientKernel;
+  readonly chunkGradient: ChunkGradientKernel;
+  readonly columnSums: ColumnSumsKernel;
   readonly featuresBackward: FeaturesBackwardKernel;
   readonly rowsAddScaled: RowsAddScaledKernel;
   readonly scale: ScaleKernel;
@@ -110,6 +128,8 @@ export class BackwardKernels {
     this.scatter = backend.kernel<ScatterKernel>("f32_attention_scatter_rows");
     this.mask = backend.kernel<MaskKernel>("f32_attention_causal_mask");
     this.outputGradient = backend.kernel<OutputGradientKernel>("f32_attention_output_gradient");
+    this.chunkGradient = backend.kernel<ChunkGradientKernel>("f32_attention_chunk_gradient");
+    this.columnSums = backend.kernel<ColumnSumsKernel>("f32_weighted_column_sums");
     this.featuresBackward = backend.kernel<FeaturesBackwardKernel>("f32_features_backward");
     this.rowsAddScaled = backend.kernel<RowsAddScaledKernel>("f32_rows_add_scaled");
     this.scale = backend.kernel<ScaleKernel>("f32_attention_scale");
@@ -132,6 +152,56 @@ export class BackwardKernels {
   }
 }
 
+/**
+ * One block of rows passed through a feature map, as the backward loops use
+ * it: FeatureRows for the plain maps, HybridFeatureRows (ops/hybrid-backward.ts)
+ * for the hybrids.
+ */
+export interface RowFeatures {
+  /** The scaled input rows (rows×dim). */
+  readonly x: number;
+  /** Their features (rows×r). */
+  readonly f: number;
+  /** The gradient w.r.t. the scaled input rows, written by backward (rows×dim). */
+  readonly xbar: number;
+  readonly r: number;
+  readonly dim: number;
+  readonly inputScale: number;
+  compute(src: number, ld: number, positions: number, count: number, projection: number, keyShift?: number): number;
+  scaleFeatures(count: number, factor: number): void;
+  backward(count: number, dfeat: number, lddf: number, projection: number, dprojection: number): void;
+}
+
+/** Smallest chunk whose in-chunk products skip the zero block of the causal triangle (see triangularProduct). */
+const TRIANGLE_SPLIT_ROWS = 16;
+
+/**
+ * Computes C (n×cols) = op(T)·B + beta·C for a lower-triangular n×n matrix
+ * T (zero above the diagonal, row stride ldt), where op(T) is T or Tᵀ. T is
+ * split at a = ⌊n/2⌋ into [[T11, 0], [T21, T22]] and the zero block is
+ * skipped, which saves a quarter of the multiply-adds.
+ */
+function triangularProduct(
+  k: BackwardKernels, n: number, cols: number, t: number, ldt: number, transposed: boolean,
+  b: number, ldb: number, beta: number, c: number, ldc: number,
+): void {
+  const a = n >> 1;
+  const rest = n - a;
+  const t21 = t + a * ldt * 4;
+  const t22 = t21 + a * 4;
+  const b2 = b + a * ldb * 4;
+  const c2 = c + a * ldc * 4;
+  if (!transposed) {
+    k.product(a, cols, a, t, ldt, false, b, ldb, false, beta, c, ldc);
+    k.product(rest, cols, a, t21, ldt, false, b, ldb, false, beta, c2, ldc);
+    k.product(rest, cols, rest, t22, ldt, false, b2, ldb, false, 1, c2, ldc);
+  } else {
+    k.product(a, cols, a, t, ldt, true, b, ldb, false, beta, c, ldc);
+    k.product(a, cols, rest, t21, ldt, true, b2, ldb, false, 1, c, ldc);
+    k.product(rest, cols, rest, t22, ldt, true, b2, ldb, false, beta, c2, ldc);
+  }
+}
+
 /** Kinds whose gradient reads the pre-activation z = ω·x. */
 const NEEDS_PREACTIVATION = new Set(["relu", "elu+1", "abs"]);
 
@@ -139,8 +209,9 @@ const NEEDS_PREACTIVATION = new Set(["relu", "elu+1", "abs"]);
  * One block of rows passed through a feature map: the scaled inputs x, the
  * features φ(x), and the scratch of the gradient x̄ = Σ_l A_l ω_l + b·x.
  */
-export class FeatureRows {
+export class FeatureRows implements RowFeatures {
   readonly x: number;
+  readonly dim: number;
   readonly f: number;
   readonly shift: number;
   readonly z: number;
@@ -162,6 +233,7 @@ export class FeatureRows {
     readonly inputScale: number,
   ) {
     this.r = map.outputs;
+    this.dim = map.dim;
     this.width = map.features > 0 ? map.features : map.dim;
     this.kindCode = FEATURE_KINDS.indexOf(map.kind);
     this.x = scope.allocF32(rows * map.dim);
@@ -320,6 +392,8 @@ export class CompensatedState implements RunningState {
   private readonly hi: number;
   private readonly lo: number;
   private reference = -Infinity;
+  /** The largest |hi| as of the last add (which computes it on the way), or NaN when unknown. */
+  private largest = NaN;
 
   constructor(private readonly kernels: BackwardKernels, scope: Scope, private readonly size: number) {
     this.hi = scope.allocBytes(size * 8);
@@ -331,6 +405,7 @@ export class CompensatedState implements RunningState {
     new Float64Array(memory, this.hi, this.size).fill(0);
     new Float64Array(memory, this.lo, this.size).fill(0);
     this.reference = -Infinity;
+    this.largest = 0;
   }
 
   add(p: number, shift: number, sign: number): void {
@@ -343,11 +418,11 @@ export class CompensatedState implements RunningState {
       this.kernels.stateScale(this.size, this.hi, this.lo, Math.exp(this.reference - shift));
       this.reference = shift;
     }
-    this.kernels.stateAccumulate(this.size, p, sign * Math.exp(shift - this.reference), this.hi, this.lo);
+    this.largest = this.kernels.stateAccumulate(this.size, p, sign * Math.exp(shift - this.reference), this.hi, this.lo);
   }
 
   logMagnitude(): number {
-    const largest = this.kernels.maxAbs64(this.size, this.hi);
+    const largest = Number.isNaN(this.largest) ? this.kernels.maxAbs64(this.size, this.hi) : this.largest;
     return largest > 0 ? this.reference + Math.log(largest) : -Infinity;
   }
 
@@ -371,6 +446,7 @@ export class CompensatedState implements RunningState {
         copyBytes(backend, base + 2 * slot * bytes, this.hi, bytes);
         copyBytes(backend, base + (2 * slot + 1) * bytes, this.lo, bytes);
         this.reference = references[slot];
+        this.largest = NaN;
       },
     };
   }
@@ -397,8 +473,8 @@ export interface HeadTensors {
 
 /** Scratch buffers for blocks of up to `rows` query rows and `rows` keys. */
 export class BackwardScratch {
-  readonly query: FeatureRows;
-  readonly key: FeatureRows;
+  readonly query: RowFeatures;
+  readonly key: RowFeatures;
   readonly u: number;
   readonly num: number;
   readonly gh: number;
@@ -410,18 +486,27 @@ export class BackwardScratch {
   readonly t0: number;
   readonly rg: number;
   readonly pc: number;
+  /** r floats of scratch for f32_attention_chunk_gradient. */
+  readonly zs: number;
   readonly queryPositions: number;
   readonly keyPositions: number;
   readonly r: number;
   readonly dv1: number;
 
   constructor(
-    readonly kernels: BackwardKernels, scope: Scope, maps: { query: FeatureMap; key: FeatureMap },
+    readonly kernels: BackwardKernels, scope: Scope,
+    maps: { query: FeatureMap; key: FeatureMap; hybrid?: HybridSettings | null },
     readonly rows: number, readonly valueDim: number, inputScale: number, causal: boolean,
   ) {
-    this.query = new FeatureRows(kernels, scope, maps.query, rows, inputScale);
-    this.key = new FeatureRows(kernels, scope, maps.key, rows, inputScale);
-    const r = maps.query.outputs;
+    const hybrid = maps.hybrid ?? null;
+    if (hybrid !== null) {
+      this.query = new HybridFeatureRows(kernels, scope, hybrid.query, rows, inputScale);
+      this.key = new HybridFeatureRows(kernels, scope, hybrid.key, rows, inputScale);
+    } else {
+      this.query = new FeatureRows(kernels, scope, maps.query, rows, inputScale);
+      this.key = new FeatureRows(kernels, scope, maps.key, rows, inputScale);
+    }
+    const r = this.query.r;
     const dv1 = valueDim + 1;
     this.r = r;
     this.dv1 = dv1;
@@ -436,6 +521,7 @@ export class BackwardScratch {
     this.t0 = scope.allocF32(r * dv1);
     this.rg = scope.allocF32(r * dv1);
     this.pc = scope.allocF32(r * dv1);
+    this.zs = scope.allocF32(r);
     this.queryPositions = scope.allocBytes(rows * 4);
     this.keyPositions = scope.allocBytes(rows * 4);
   }
@@ -463,13 +549,15 @@ export function keyBlockProduct(s: BackwardScratch, h: HeadTensors, exponential:
   const k = s.kernels;
   const shift = s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection);
   k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, s.dv1, 1);
-  k.product(s.r, s.dv1, count, s.key.f, s.r, true, s.u, s.dv1, false, 0, s.pc, s.dv1);
+  // P = [K′ᵀV  K′ᵀ1]: the column of ones as column sums, so the GEMM has n = dv.
+  k.product(s.r, s.valueDim, count, s.key.f, s.r, true, s.u, s.dv1, false, 0, s.pc, s.dv1);
+  k.columnSums(count, s.r, s.key.f, s.r, 0, 0, 0, s.pc + s.valueDim * 4, s.dv1, s.zs);
   return exponential ? shift : 0;
 }
 
 /** Scatters the feature-row gradient x̄ of `rows` (times inputScale) into a gradient tensor. */
-function scatterInputGradient(s: BackwardScratch, rows: FeatureRows, positions: number, count: number, dst: number, ldd: number): void {
-  s.kernels.scatter(count, positions, rows.xbar, rows.map.dim, rows.map.dim, rows.inputScale, dst, ldd, 0);
+function scatterInputGradient(s: BackwardScratch, rows: RowFeatures, positions: number, count: number, dst: number, ldd: number): void {
+  s.kernels.scatter(count, positions, rows.xbar, rows.dim, rows.dim, rows.inputScale, dst, ldd, 0);
 }
 
 /** The start-state source of a causal head: the running state and, with checkpoints, its snapshot pools. */
@@ -584,35 +672,59 @@ export function causalChunkForward(
  */
 export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
   const k = s.kernels;
-  const { r, dv1 } = s;
+  const { r, dv1, valueDim: dv } = s;
   const qf = s.query.f;
   const kf = s.key.f;
+  const g = h.g + start * h.ldg * 4;
   s.writeRange(s.queryPositions, start, rows);
   s.query.compute(h.q, h.ldq, s.queryPositions, rows, h.projection);
 
-  // B (rows×(dv+1)) = Q′T0 + P·U with P = M∘(Q′K′ᵀ) (rows×keys).
-  k.product(rows, dv1, r, qf, r, false, s.t0, dv1, false, 0, s.num, dv1);
-  if (keys > 0) {
+  // Ĝ, P̄ and ĜT0ᵀ from A = G·S0ᵀ, W = G·Vᵀ and P = M∘(Q′K′ᵀ), without the
+  // numerator Q′T0 + P·U (see f32_attention_chunk_gradient). W goes into
+  // pbar and A into dqf, which the kernel overwrites with P̄ and ĜT0ᵀ.
+  // Without padding the keys are the chunk's own positions, so P and P̄ are
+  // lower triangular and their products skip the zero block.
+  const triangular = keys === rows && rows >= TRIANGLE_SPLIT_ROWS;
+  if (triangular) {
+    const a = rows >> 1;
+    const rest = rows - a;
+    const q2 = qf + a * r * 4;
+    const p21 = s.p + a * keys * 4;
+    k.product(a, a, r, qf, r, false, kf, r, true, 0, s.p, keys);
+    k.product(rest, a, r, q2, r, false, kf, r, true, 0, p21, keys);
+    k.product(rest, rest, r, q2, r, false, kf + a * r * 4, r, true, 0, p21 + a * 4, keys);
+    // The mask also zeroes the block above the diagonal blocks, which was not computed.
+    k.mask(rows, start, keys, s.keyPositions, s.p, keys);
+  } else if (keys > 0) {
     k.product(rows, keys, r, qf, r, false, kf, r, true, 0, s.p, keys);
     k.mask(rows, start, keys, s.keyPositions, s.p, keys);
-    k.product(rows, dv1, keys, s.p, keys, false, s.u, dv1, false, 1, s.num, dv1);
   }
-  k.outputGradient(rows, s.valueDim, s.num, dv1, h.g + start * h.ldg * 4, h.ldg, s.gh, dv1);
+  if (keys > 0) k.product(rows, keys, dv, g, h.ldg, false, s.u, dv1, true, 0, s.pbar, keys);
+  k.product(rows, r, dv, g, h.ldg, false, s.t0, dv1, true, 0, s.dqf, r);
+  k.chunkGradient(
+    rows, keys, start, s.keyPositions, r, dv, qf, r, s.dqf, r, s.p, keys, s.pbar, keys,
+    g, h.ldg, s.t0 + dv * 4, dv1, s.zs, s.gh, dv1,
+  );
 
-  // Q̄′ = ĜT0ᵀ + P̄K′ with P̄ = M∘(ĜUᵀ).
-  k.product(rows, r, dv1, s.gh, dv1, false, s.t0, dv1, true, 0, s.dqf, r);
-  if (keys > 0) {
-    k.product(rows, keys, dv1, s.gh, dv1, false, s.u, dv1, true, 0, s.pbar, keys);
-    k.mask(rows, start, keys, s.keyPositions, s.pbar, keys);
+  // Q̄′ = ĜT0ᵀ + P̄K′.
+  // K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R, with R the gradient after the chunk.
+  // Only the first dv columns of Ū are read (the last belongs to the ones of U).
+  if (triangular) {
+    triangularProduct(k, rows, r, s.pbar, keys, false, kf, r, 1, s.dqf, r);
+    triangularProduct(k, rows, r, s.pbar, keys, true, qf, r, 0, s.dkf, r);
+    triangularProduct(k, rows, dv, s.p, keys, true, s.gh, dv1, 0, s.du, dv1);
+  } else if (keys > 0) {
     k.product(rows, r, keys, s.pbar, keys, false, kf, r, false, 1, s.dqf, r);
-    // K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R, with R the gradient after the chunk.
     k.product(keys, r, rows, s.pbar, keys, true, qf, r, false, 0, s.dkf, r);
-    k.product(keys, r, dv1, s.u, dv1, false, s.rg, dv1, true, 1, s.dkf, r);
-    k.product(keys, dv1, rows, s.p, keys, true, s.gh, dv1, false, 0, s.du, dv1);
-    k.product(keys, dv1, r, kf, r, false, s.rg, dv1, false, 1, s.du, dv1);
+    k.product(keys, dv, rows, s.p, keys, true, s.gh, dv1, false, 0, s.du, dv1);
   }
-  // R ← R + Q′ᵀĜ.
-  k.product(r, dv1, rows, qf, r, true, s.gh, dv1, false, 1, s.rg, dv1);
+  if (keys > 0) {
+    k.product(keys, r, dv1, s.u, dv1, false, s.rg, dv1, true, 1, s.dkf, r);
+    k.product(keys, dv, r, kf, r, false, s.rg, dv1, false, 1, s.du, dv1);
+  }
+  // R ← R + Q′ᵀĜ, its last column (Ĝ's last column times Q′) as weighted column sums.
+  k.product(r, dv, rows, qf, r, true, s.gh, dv1, false, 1, s.rg, dv1);
+  k.columnSums(rows, r, qf, r, s.gh + dv * 4, dv1, 1, s.rg + dv * 4, dv1, s.zs);
 
   s.query.backward(rows, s.dqf, r, h.projection, h.dprojection);
   scatterInputGradient(s, s.query, s.queryPositions, rows, h.dq, h.lddq);
@@ -671,15 +783,42 @@ export function bidirectionalHeadBackward(
     s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection, keyShift);
     k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, dv1, 1);
     k.product(count, r, dv1, s.u, dv1, false, s.rg, dv1, true, 0, s.dkf, r);
-    k.product(count, dv1, r, s.key.f, r, false, s.rg, dv1, false, 0, s.du, dv1);
+    k.product(count, s.valueDim, r, s.key.f, r, false, s.rg, dv1, false, 0, s.du, dv1);
     s.key.backward(count, s.dkf, r, h.projection, h.dprojection);
     scatterInputGradient(s, s.key, s.keyPositions, count, h.dk, h.lddk);
     k.scatter(count, s.keyPositions, s.du, dv1, s.valueDim, 1, h.dv, h.lddv, 0);
   }
 }
 
-/** Puts the projection into the scope (given or drawn); returns its pointer, or 0 without one. */
-export function residentProjection(backend: WasmBackend, scope: Scope, features: FeatureSettings): number {
+/**
+ * Puts the projection into the scope (given or drawn); returns its pointer,
+ * or 0 without one. A hybrid's three projections go back to back per head,
+ * [W1; W2; Ω_λ] (hybridProjectionRows rows), one block per head when they
+ * are per head.
+ */
+export function residentProjection(backend: WasmBackend, scope: Scope, features: FeatureSettings, heads: number): number {
+  const hybrid = features.hybrid;
+  if (hybrid !== null) {
+    const { dim } = hybrid.query;
+    const parts = ["base1", "base2", "lambda"] as const;
+    const rowsOf = { base1: hybrid.query.bases[0].features, base2: hybrid.query.bases[1].features, lambda: hybrid.query.lambdaFeatures };
+    const block = hybridProjectionRows(hybrid.query) * dim;
+    const copies = hybrid.perHead ? heads : 1;
+    const ptr = scope.allocF32(copies * block);
+    for (let head = 0; head < copies; head++) {
+      let at = ptr + head * block * 4;
+      for (const part of parts) {
+        const size = rowsOf[part] * dim;
+        if (hybrid.projection !== null) {
+          backend.f32(at, size).set(hybrid.projection[part].subarray(head * size, (head + 1) * size));
+        } else if (hybrid.draws !== null) {
+          writeProjection(backend, scope, hybrid.draws[part], at);
+        }
+        at += size * 4;
+      }
+    }
+    return ptr;
+  }
   if (features.projection !== null) return scope.copyIn(features.projection);
   if (features.draw !== null) {
     const ptr = scope.allocF32(features.draw.features * features.draw.dim);
@@ -734,9 +873,11 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
       dk: allocZeros(backend, scope, plan.k.length),
       dv: allocZeros(backend, scope, plan.v.length),
     };
-    const projection = residentProjection(backend, scope, features);
-    const m = features.query.features;
-    const projectionLength = features.perHead ? heads * m * dim : m * dim;
+    const projection = residentProjection(backend, scope, features, heads);
+    const hybrid = features.hybrid;
+    const m = hybrid !== null ? hybridProjectionRows(hybrid.query) : features.query.features;
+    const perHead = hybrid !== null ? hybrid.perHead : features.perHead;
+    const projectionLength = perHead ? heads * m * dim : m * dim;
     const dprojection = plan.returnProjectionGradient ? allocZeros(backend, scope, projectionLength) : 0;
 
     const kernels = new BackwardKernels(backend);
@@ -762,7 +903,7 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
     for (let item = 0; item < batch; item++) {
       const visible = visibleRows(shape, item);
       for (let head = 0; head < heads; head++) {
-        const headOffset = features.perHead ? head * projectionBytes : 0;
+        const headOffset = perHead ? head * projectionBytes : 0;
         const h = headTensors(
           shape, item, head, ptrs,
           projection === 0 ? 0 : projection + headOffset,
@@ -781,7 +922,26 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
       dk: backend.f32(ptrs.dk, plan.k.length).slice(),
       dv: backend.f32(ptrs.dv, plan.v.length).slice(),
     };
-    if (dprojection !== 0) result.dprojection = backend.f32(dprojection, projectionLength).slice();
+    if (dprojection !== 0) {
+      const packed = backend.f32(dprojection, projectionLength).slice();
+      result.dprojection = hybrid === null ? packed : unpackHybrid(packed, hybrid, perHead ? heads : 1);
+    }
     return result;
   });
+}
+
+/** Splits per-head [W1; W2; Ω_λ] blocks into { base1, base2, lambda }, each in the layout of the projection option. */
+function unpackHybrid(packed: Float32Array, hybrid: HybridSettings, copies: number): HybridProjection {
+  const { dim } = hybrid.query;
+  const sizes = [hybrid.query.bases[0].features * dim, hybrid.query.bases[1].features * dim, hybrid.query.lambdaFeatures * dim];
+  const block = sizes[0] + sizes[1] + sizes[2];
+  const parts = sizes.map((size) => new Float32Array(copies * size));
+  for (let head = 0; head < copies; head++) {
+    let at = head * block;
+    sizes.forEach((size, index) => {
+      parts[index].set(packed.subarray(at, at + size), head * size);
+      at += size;
+    });
+  }
+  return { base1: parts[0], base2: parts[1], lambda: parts[2] };
 }
