@@ -49,3 +49,4 @@ export { f32_householder_product_sequential, f32_householder_apply_sequential } 
 export { f32_householder_reflect_to_axes, f32_householder_haar_vectors } from "./householder/vectors";
 export { f32_kernel_exact, f32_scale_by_exp, f32_hybrid_combine } from "./features/estimate";
 export { f32_features_sign, f32_hybrid_tensor } from "./features/hybrid";
+export { f32_state_add_scaled } from "./threads/state";

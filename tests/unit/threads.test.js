@@ -179,6 +179,48 @@ describe("thread pool", () => {
     }
   });
 
+  /** Runs createFavor({ threads: 2 }) with `setUp` applied; returns the instance and the logged warnings. */
+  async function withFallback(setUp, tearDown) {
+    const warnings = [];
+    setLogSink((level, message) => {
+      if (level === "warn") warnings.push(message);
+    });
+    setUp();
+    try {
+      const favor = await open({ build: "simd", threads: 2 });
+      return { favor, warnings };
+    } finally {
+      tearDown();
+      setLogSink(null);
+    }
+  }
+
+  test("page without isolation falls back", async () => {
+    const { favor, warnings } = await withFallback(
+      () => { globalThis.crossOriginIsolated = false; },
+      () => { delete globalThis.crossOriginIsolated; },
+    );
+    assert.equal(favor.info.threads, 1);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /running on one thread instead of 2, because the page is not cross-origin isolated/);
+  });
+
+  test("rejected shared memory falls back", async () => {
+    const Memory = WebAssembly.Memory;
+    const { favor, warnings } = await withFallback(
+      () => {
+        WebAssembly.Memory = function (descriptor) {
+          if (descriptor.shared) throw new RangeError("WebAssembly.Memory(): could not allocate memory");
+          return new Memory(descriptor);
+        };
+      },
+      () => { WebAssembly.Memory = Memory; },
+    );
+    assert.equal(favor.info.threads, 1);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /the engine rejected a shared memory of 1073741824 bytes .*a smaller maxSharedMemory may work/);
+  });
+
   test("many calls keep memory and threads stable", async () => {
     const favor = await open({ build: "simd", threads: 3 });
     const a = seededFloats(200 * 150, 1);
@@ -207,6 +249,20 @@ describe("thread pool", () => {
     const a = new Float32Array(n * n);
     assert.throws(() => favor.sync.matmul(a, a, { m: n, k: n, n }), (error) =>
       error instanceof RangeError && /matmul: .*fixed maximum of 16777216 bytes; pass a larger maxSharedMemory/.test(error.message));
+  });
+
+  test("dispose ends the worker threads", async () => {
+    const before = osThreads();
+    const favor = await createFavor({ build: "simd", threads: 3 });
+    assert.equal(osThreads(), before + 2, "createFavor did not start 2 workers");
+    favor.dispose();
+    assert.equal(favor.info.threads, 1);
+    // terminate() ends a worker asynchronously; give it up to 5 s.
+    const deadline = Date.now() + 5000;
+    while (osThreads() > before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(osThreads(), before);
+    const c = favor.sync.matmul(new Float32Array(300 * 300).fill(1), new Float32Array(300 * 300).fill(1), { m: 300, k: 300, n: 300 });
+    assert.equal(c[0], 300);
   });
 
   test("dispose ends the workers and the process exits", () => {

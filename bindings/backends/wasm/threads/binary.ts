@@ -54,7 +54,7 @@ export const LIMIT_SHARED_MEMORY = 4 * 1024 * 1024 * 1024;
 /** Initial size of the shared memory in pages (4 MiB: the static data, the GEMM packing buffers, room for small ops). */
 const INITIAL_PAGES = 64;
 
-/** Creates the shared memory; throws whatever the engine throws when it refuses the maximum. */
+/** Creates the shared memory; rethrows the error of an engine that rejects the maximum. */
 export function createSharedMemory(maxBytes: number): WebAssembly.Memory {
   const maximum = Math.floor(maxBytes / PAGE_BYTES);
   return new WebAssembly.Memory({ initial: Math.min(INITIAL_PAGES, maximum), maximum, shared: true });

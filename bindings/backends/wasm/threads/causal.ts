@@ -16,10 +16,11 @@
 // so results differ from one thread's in the last bits, and for a given
 // thread count they are the same on every run (fixed partition and order).
 //
-// The kernel calls of steps 1, 2 and 4 are recorded on the calling thread
-// (WasmBackend.record) through the op's own FeatureSource, which therefore
-// has to be recordable: it may only call kernels, never read or write
-// memory from JavaScript in between.
+// The workers' kernel calls of steps 1, 2 and 4 are recorded on the calling
+// thread (WasmBackend.record) through the op's own FeatureSource. So the
+// source has to be recordable: it may only call kernels, and never read or
+// write memory from JavaScript in between. The calling thread runs the same
+// code directly for its own range.
 
 import type { Scope, WasmBackend } from "../backend.js";
 import { recordedResult } from "../backend.js";
@@ -82,9 +83,28 @@ export class ParallelCausal {
       maskedProduct: kernel("f32_attention_masked_product"),
       divide: kernel("f32_attention_divide_rows"),
       scale: kernel("f32_attention_scale"),
-      axpy: kernel("f32_axpy"),
+      axpy: kernel("f32_state_add_scaled"),
       fill: kernel("f32_fill"),
     };
+  }
+
+  /**
+   * Records body(t) for each worker thread t, each with its own feature
+   * scratch, and returns those lists with the calling thread's part, which
+   * runs body(0) directly once the workers have started. A ticket returned
+   * by a kernel in body(0) is then already the real value.
+   */
+  private split(body: (thread: number) => void): { tasks: KernelCall[][]; own: () => void } {
+    const tasks: KernelCall[][] = [[]];
+    for (let t = 1; t < this.threads; t++) {
+      this.source.allocate(this.scope, this.chunk);
+      tasks.push(this.backend.record(() => body(t)));
+    }
+    const own = () => {
+      this.source.allocate(this.scope, this.chunk);
+      body(0);
+    };
+    return { tasks, own };
   }
 
   /**
@@ -114,24 +134,20 @@ export class ParallelCausal {
 
     // Step 1: chunk key features, values and states.
     const shiftTickets: { thread: number; value: number }[] = [];
-    const step1: KernelCall[][] = [];
-    for (let t = 0; t < threads; t++) {
-      this.source.allocate(this.scope, chunk);
-      step1.push(backend.record(() => {
-        for (let c = bounds[t]; c < bounds[t + 1]; c++) {
-          const count = keyFrom[c + 1] - keyFrom[c];
-          if (count === 0) {
-            shiftTickets[c] = { thread: t, value: -Infinity };
-            continue;
-          }
-          const positions = this.keyPositions + keyFrom[c] * 4;
-          shiftTickets[c] = { thread: t, value: this.source.keyFeatures(positions, count, keyRows(c)) };
-          gather(count, positions, v, ldv, dv, 1, valueRows(c), dv + 1, 1);
-          gemm(1, r, dv + 1, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
+    const step1 = this.split((t) => {
+      for (let c = bounds[t]; c < bounds[t + 1]; c++) {
+        const count = keyFrom[c + 1] - keyFrom[c];
+        if (count === 0) {
+          shiftTickets[c] = { thread: t, value: -Infinity };
+          continue;
         }
-      }));
-    }
-    const results1 = backend.pool!.run(step1);
+        const positions = this.keyPositions + keyFrom[c] * 4;
+        shiftTickets[c] = { thread: t, value: this.source.keyFeatures(positions, count, keyRows(c)) };
+        gather(count, positions, v, ldv, dv, 1, valueRows(c), dv + 1, 1);
+        gemm(1, r, dv + 1, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
+      }
+    });
+    const results1 = backend.pool!.run(step1.tasks, step1.own);
     const shifts = shiftTickets.map((ticket) => recordedResult(ticket.value, results1[ticket.thread]));
 
     // Step 2: each thread's sum of its chunk states at the largest shift of its range.
@@ -174,36 +190,32 @@ export class ParallelCausal {
     }
 
     // Step 4: the chunk loop of each range from its entering state.
-    const step4: KernelCall[][] = [];
-    for (let t = 0; t < threads; t++) {
+    const step4 = this.split((t) => {
       const scratch = this.perThread[t];
       const total = this.sums + t * stateSize * 4;
-      this.source.allocate(this.scope, chunk);
-      step4.push(backend.record(() => {
-        let shift = entering[t];
-        for (let c = bounds[t]; c < bounds[t + 1]; c++) {
-          const start = c * chunk;
-          const count = Math.min(chunk, this.length - start);
-          const keyCount = keyFrom[c + 1] - keyFrom[c];
-          const next = Math.max(shift, shifts[c]);
-          if (shift !== -Infinity && next > shift) scale(stateSize, total, Math.exp(shift - next));
-          if (keyCount > 0 && shifts[c] < next) scale(keyCount * r, keyRows(c), Math.exp(shifts[c] - next));
-          this.source.queryFeatures(this.queryPositions + start * 4, count, scratch.queryFeatures);
-          // [num den] = Q′_c·T, zero while T is empty.
-          gemm(1, count, dv + 1, r, 1, scratch.queryFeatures, r, 0, 0, total, dv + 1, 0, 0, 0, scratch.numerators, dv + 1, 0);
-          if (keyCount > 0) {
-            gemm(1, count, keyCount, r, 1, scratch.queryFeatures, r, 0, 0, keyRows(c), r, 0, 1, 0, scratch.products, keyCount, 0);
-            this.kernels.maskedProduct(
-              count, start, keyCount, this.keyPositions + keyFrom[c] * 4, scratch.products, keyCount,
-              valueRows(c), dv + 1, dv + 1, scratch.numerators, dv + 1,
-            );
-            axpy(stateSize, Math.exp(shifts[c] - next), state(c), total);
-          }
-          this.kernels.divide(count, dv, scratch.numerators, dv + 1, out + start * ldo * 4, ldo);
-          shift = next;
+      let shift = entering[t];
+      for (let c = bounds[t]; c < bounds[t + 1]; c++) {
+        const start = c * chunk;
+        const count = Math.min(chunk, this.length - start);
+        const keyCount = keyFrom[c + 1] - keyFrom[c];
+        const next = Math.max(shift, shifts[c]);
+        if (shift !== -Infinity && next > shift) scale(stateSize, total, Math.exp(shift - next));
+        if (keyCount > 0 && shifts[c] < next) scale(keyCount * r, keyRows(c), Math.exp(shifts[c] - next));
+        this.source.queryFeatures(this.queryPositions + start * 4, count, scratch.queryFeatures);
+        // [num den] = Q′_c·T, zero while T is empty.
+        gemm(1, count, dv + 1, r, 1, scratch.queryFeatures, r, 0, 0, total, dv + 1, 0, 0, 0, scratch.numerators, dv + 1, 0);
+        if (keyCount > 0) {
+          gemm(1, count, keyCount, r, 1, scratch.queryFeatures, r, 0, 0, keyRows(c), r, 0, 1, 0, scratch.products, keyCount, 0);
+          this.kernels.maskedProduct(
+            count, start, keyCount, this.keyPositions + keyFrom[c] * 4, scratch.products, keyCount,
+            valueRows(c), dv + 1, dv + 1, scratch.numerators, dv + 1,
+          );
+          axpy(stateSize, Math.exp(shifts[c] - next), state(c), total);
         }
-      }));
-    }
-    backend.pool!.run(step4);
+        this.kernels.divide(count, dv, scratch.numerators, dv + 1, out + start * ldo * 4, ldo);
+        shift = next;
+      }
+    });
+    backend.pool!.run(step4.tasks, step4.own);
   }
 }

@@ -158,14 +158,18 @@ export class ThreadPool {
    * kernels that return nothing), by thread. A task list longer than a
    * worker's command buffer runs in several rounds. Rethrows the first
    * kernel error (the calling thread's, then the workers' in order), after
-   * every worker has stopped.
+   * every worker has stopped. With `own`, the calling thread runs that
+   * function instead of tasks[0] (which must be empty) once the workers
+   * have their first lists, so it can call kernels directly instead of
+   * recording them.
    */
-  run(tasks: KernelCall[][]): number[][] {
+  run(tasks: KernelCall[][], own?: () => void): number[][] {
+    let pendingOwn = own;
     if (tasks.length > this.size) throw new Error(`favor-wasm: ${tasks.length} tasks for a pool of ${this.size} threads`);
     const results: number[][] = tasks.map(() => []);
     const next = tasks.map(() => 0);
     let firstError: unknown = null;
-    while (firstError === null && next.some((index, t) => index < tasks[t].length)) {
+    while (firstError === null && (pendingOwn !== undefined || next.some((index, t) => index < tasks[t].length))) {
       const posted: { slot: number; thread: number; from: number; to: number }[] = [];
       for (let t = 1; t < tasks.length; t++) {
         if (next[t] >= tasks[t].length) continue;
@@ -181,11 +185,16 @@ export class ThreadPool {
       }
       // The calling thread takes as many calls as the largest worker share of this round, or all it has left.
       const share = posted.length === 0 ? Infinity : Math.max(...posted.map((job) => job.to - job.from));
-      const own = tasks[0] ?? [];
-      const ownEnd = Math.min(own.length, next[0] + share);
+      const ownCalls = tasks[0] ?? [];
+      const ownEnd = Math.min(ownCalls.length, next[0] + share);
       try {
+        if (pendingOwn !== undefined) {
+          const first = pendingOwn;
+          pendingOwn = undefined;
+          first();
+        }
         for (; next[0] < ownEnd; next[0]++) {
-          const call = own[next[0]];
+          const call = ownCalls[next[0]];
           const value = this.backend.kernel<(...args: number[]) => unknown>(call.kernel)(...call.args);
           results[0].push(typeof value === "number" ? value : 0);
         }

@@ -84,7 +84,7 @@ export async function startThreadedBackend(loader: WasmLoader, build: WasmBuild,
     memory = createSharedMemory(plan.maxSharedMemory);
   } catch (error) {
     log.warn(() =>
-      `createFavor: ${fallback}, because the engine refused a shared memory of ${plan.maxSharedMemory} bytes ` +
+      `createFavor: ${fallback}, because the engine rejected a shared memory of ${plan.maxSharedMemory} bytes ` +
       `(${(error as Error)?.message ?? error}); a smaller maxSharedMemory may work`);
     return null;
   }
