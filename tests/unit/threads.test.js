@@ -4,7 +4,8 @@
 //     microkernel, same k-slices, edge tiles in the same places), so 2 and
 //     3 threads must match 1 thread bit for bit, and 1 thread must match the
 //     float64 reference within (k + 2)·eps·Σ|a·b| as in matmul.test.js.
-//   causal attention: the chunk-parallel form groups the chunk states
+//   attention: the chunk-parallel causal form and the block-parallel
+//     bidirectional form group the chunk or block states
 //     differently per thread count, so each count is checked against the
 //     float64 reference within favorAttentionReference's bound, and two
 //     counts may then differ by at most the sum of their bounds (2·bound).
@@ -46,6 +47,23 @@ async function byThreads(build) {
   return instances.get(build);
 }
 
+/** Returns how many jobs `body` gave the pool of `favor`. */
+function poolJobs(favor, body) {
+  const pool = backendOf(favor).pool;
+  const run = pool.run;
+  let jobs = 0;
+  pool.run = (...args) => {
+    jobs++;
+    return run.apply(pool, args);
+  };
+  try {
+    body();
+  } finally {
+    pool.run = run;
+  }
+  return jobs;
+}
+
 function osThreads() {
   const match = /^Threads:\s+(\d+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
   return match ? Number(match[1]) : null;
@@ -75,6 +93,7 @@ for (const build of ["simd", "relaxed"]) {
           const options = { m, n, k, transA, transB, alpha: 0.5, beta: 0.25 };
           const results = favors.map((favor) => favor.sync.matmul(a, b, { ...options, c: c0.slice() }));
           const context = `m=${m} n=${n} k=${k} transA=${transA} transB=${transB}`;
+          assert.equal(poolJobs(favors[2], () => favors[2].sync.matmul(a, b, { ...options, c: c0.slice() })), 1, context);
           const ref = gemmReference(a, b, { ...options, c: c0 });
           assertClose(results[0], ref.out, ref.magnitude.map((value) => (k + 2) * F32_EPS * value + 1e-30), context);
           assertSameBits(results[1], results[0], `2 threads, ${context}`);
@@ -100,6 +119,64 @@ for (const build of ["simd", "relaxed"]) {
       assertSameBits(results[2], results[0], "3 threads");
     });
 
+    test("features are bit-identical by rows", async () => {
+      const favors = await byThreads(build);
+      const [rows, dim, features] = [3001, 16, 64];
+      const x = seededFloats(rows * dim, 90);
+      const projection = favors[0].sync.projection({ features, dim, seed: 91 });
+      const cases = [
+        ["positive", "query"], ["positive", "none"], ["positive", "key", 1.5], ["hyperbolic", "query"],
+        ["exp", "key", 0.5], ["trig", "query"], ["relu", "none"], ["elu+1", "query"],
+      ];
+      for (const [kind, role, keyShift] of cases) {
+        const options = { rows, dim, projection, kind, role, returnStabilizer: true, ...(keyShift === undefined ? {} : { keyShift }) };
+        const context = `${kind} role ${role} keyShift ${keyShift}`;
+        const results = favors.map((favor) => favor.sync.features(x, options));
+        for (const [index, result] of results.entries()) {
+          assertSameBits(result.features, results[0].features, `features, ${THREAD_COUNTS[index]} threads, ${context}`);
+          assertSameBits(result.shift, results[0].shift, `shift, ${THREAD_COUNTS[index]} threads, ${context}`);
+          assert.ok(Object.is(result.maxExponent, results[0].maxExponent), `maxExponent, ${THREAD_COUNTS[index]} threads, ${context}`);
+        }
+        assert.ok(poolJobs(favors[1], () => favors[1].sync.features(x, options)) > 0, `${context} did not use the pool`);
+      }
+      // One shift for every row: stays on the calling thread.
+      const keyOptions = { rows, dim, projection, kind: "positive", role: "key" };
+      assert.equal(poolJobs(favors[1], () => favors[1].sync.features(x, keyOptions)), 0);
+    });
+
+    test("bidirectional attention agrees across thread counts", async () => {
+      const favors = await byThreads(build);
+      const dim = 8;
+      let seed = 70;
+      // 512-row blocks: 1100 and 1300 rows give 3 blocks, enough for 3 threads; item 1 of the masked case has no real key.
+      for (const kernel of ["positive", "trig", "relu"]) {
+        for (const [length, keyLength, masked] of [[1300, 1100, false], [1100, 1600, true]]) {
+          const shape = { batch: 2, heads: 1, length, keyLength, dim, valueDim: 5, layout: "blhd" };
+          if (masked) {
+            const mask = new Uint8Array(2 * keyLength);
+            for (let j = 0; j < 2 * keyLength; j++) mask[j] = j >= keyLength || j % 5 === 0 ? 1 : 0;
+            shape.keyPaddingMask = mask;
+          }
+          const q = seededFloats(2 * length * dim, seed++);
+          const k = seededFloats(2 * keyLength * dim, seed++);
+          const v = seededFloats(2 * keyLength * 5, seed++);
+          const projection = favors[0].sync.projection({ features: 16, dim, seed: seed++ });
+          const options = { ...shape, causal: false, kernel, features: 16, projection };
+          const ref = favorAttentionReference(q, k, v, shape, { causal: false, kind: kernel, projection, features: 16 });
+          const outs = favors.map((favor) => favor.sync.attention(q, k, v, options));
+          const context = `${kernel} length ${length} keys ${keyLength} masked ${masked}`;
+          assert.ok(poolJobs(favors[2], () => favors[2].sync.attention(q, k, v, options)) > 0, `${context} did not use the pool`);
+          for (const [index, out] of outs.entries()) {
+            assertClose(out, ref.out, ref.bound, `${THREAD_COUNTS[index]} threads, ${context}`);
+            assertClose(out, outs[0], ref.bound.map((bound) => 2 * bound), `${THREAD_COUNTS[index]} vs 1 thread, ${context}`);
+          }
+          for (const [index, favor] of favors.entries()) {
+            assertSameBits(favor.sync.attention(q, k, v, options), outs[index], `repeat with ${THREAD_COUNTS[index]} threads, ${context}`);
+          }
+        }
+      }
+    });
+
     test("causal attention agrees across thread counts", async () => {
       const favors = await byThreads(build);
       const dim = 8;
@@ -120,6 +197,7 @@ for (const build of ["simd", "relaxed"]) {
           const ref = favorAttentionReference(q, k, v, shape, { causal: true, kind: kernel, projection, features: 16 });
           const outs = favors.map((favor) => favor.sync.attention(q, k, v, options));
           const context = `${kernel} length ${length} chunk ${chunk} masked ${masked}`;
+          assert.ok(poolJobs(favors[2], () => favors[2].sync.attention(q, k, v, options)) > 0, `${context} did not use the pool`);
           for (const [index, out] of outs.entries()) {
             assertClose(out, ref.out, ref.bound, `${THREAD_COUNTS[index]} threads, ${context}`);
             assertClose(out, outs[0], ref.bound.map((bound) => 2 * bound), `${THREAD_COUNTS[index]} vs 1 thread, ${context}`);

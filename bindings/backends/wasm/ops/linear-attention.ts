@@ -24,6 +24,7 @@
 
 import { headRows, type AttentionShape } from "../../../api/attention.js";
 import type { Scope, WasmBackend } from "../backend.js";
+import { ParallelBidirectional, useParallelBidirectional } from "../threads/bidirectional.js";
 import { ParallelCausal, useParallelCausal } from "../threads/causal.js";
 
 type GemmKernel = (
@@ -321,9 +322,12 @@ export function runLinearAttention(
     const rows = job.causal ? chunk : BLOCK_ROWS;
     const ctx = new LinearAttentionContext(backend, scope, source, dv, rows, job.causal ? chunk : 0);
     const t = scope.allocF32(source.outputs * (dv + 1));
-    const parallel = job.causal && useParallelCausal(backend, source, length, chunk)
-      ? new ParallelCausal(backend, scope, source, dv, length, shape.keyLength, chunk)
-      : null;
+    let parallel: ParallelCausal | ParallelBidirectional | null = null;
+    if (job.causal && useParallelCausal(backend, source, length, chunk)) {
+      parallel = new ParallelCausal(backend, scope, source, dv, length, shape.keyLength, chunk);
+    } else if (!job.causal && useParallelBidirectional(backend, source, length, shape.keyLength, BLOCK_ROWS)) {
+      parallel = new ParallelBidirectional(backend, scope, source, dv, length, shape.keyLength, BLOCK_ROWS);
+    }
     for (let item = 0; item < shape.batch; item++) {
       const visible = visibleRows(shape, item);
       for (let head = 0; head < shape.heads; head++) {
