@@ -14,7 +14,8 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { createFavor, setLogLevel, setLogSink } from "../../dist/runtime/node.js";
 import { supportedBuilds } from "../../dist/backends/wasm/features.js";
 import { setWorkerScriptForTests } from "../../dist/backends/wasm/threads/pool.js";
@@ -341,6 +342,35 @@ describe("thread pool", () => {
     assert.equal(osThreads(), before);
     const c = favor.sync.matmul(new Float32Array(300 * 300).fill(1), new Float32Array(300 * 300).fill(1), { m: 300, k: 300, n: 300 });
     assert.equal(c[0], 300);
+  });
+
+  test("Deno runs Web Workers", (t) => {
+    const deno = new URL("../../node_modules/.bin/deno", import.meta.url);
+    if (!existsSync(deno)) {
+      t.skip("node_modules/.bin/deno is missing (npm ci installs it)");
+      return;
+    }
+    // Deno starts no worker by default; with threads 2 it does, and the process exits after dispose.
+    const script = [
+      "const { createFavor } = await import('favor-wasm');",
+      "const plain = await createFavor({ build: 'simd' });",
+      "const favor = await createFavor({ build: 'simd', threads: 2 });",
+      "const n = 300;",
+      "const a = Float32Array.from({ length: n * n }, (_, i) => (i % 7) - 3);",
+      "const one = plain.sync.matmul(a, a, { m: n, k: n, n });",
+      "const two = favor.sync.matmul(a, a, { m: n, k: n, n });",
+      "const threads = favor.info.threads;",
+      "favor.dispose();",
+      "console.log(plain.info.threads, threads, favor.info.threads, one.every((value, i) => Object.is(value, two[i])));",
+    ].join("\n");
+    const child = spawnSync(fileURLToPath(deno), ["eval", "--no-lock", "--cached-only", script], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8", timeout: 20000,
+      env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    });
+    assert.equal(child.error, undefined, `deno did not exit within 20 s: ${child.error}`);
+    assert.equal(child.status, 0, child.stderr);
+    // Default threads, threads before and after dispose, and 2 threads equal to 1 bit for bit.
+    assert.equal(child.stdout.trim(), "1 2 1 true");
   });
 
   test("dispose ends the workers and the process exits", () => {
