@@ -19,12 +19,13 @@ export {
   f32_attention_gather_rows, f32_attention_masked_product, f32_attention_divide_rows, f32_attention_scale,
   f32_attention_reciprocal_rows,
 } from "./attention/rows";
-export { f32_exp, f32_sin, f32_cos } from "./math/elementwise";
+export { f32_exp, f32_exp_fast, f32_sin, f32_cos } from "./math/elementwise";
 export { f32_transpose } from "./transpose/transpose";
 export { f32_gemv } from "./gemv/gemv";
 export { f32_softmax_rows, f32_logsumexp_rows } from "./softmax/softmax";
 export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
 export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
+export { f32_features_projected } from "./features/projected";
 export {
   f32_features_backward, f32_attention_output_gradient, f32_attention_causal_mask, f32_attention_scatter_rows,
   f32_rows_add_scaled, f64_state_accumulate, f64_state_read, f64_state_scale, f64_max_abs, f32_max_abs,
@@ -34,8 +35,6 @@ export {
   f32_softmax_backward_stats, f32_softmax_backward_finish, f32_softmax_backward_scores,
 } from "./attention/softmax-backward";
 export { f32_csrmm, f32_csr_sddmm } from "./sparse/csr";
-export { f32_orthonormal_rows, f32_rescale_rows } from "./features/projection";
-export { f32_half_squared_norms, f32_features_exp, f32_features_trig, f32_features_pointwise } from "./features/maps";
 export { f32_getrf, f32_getrs } from "./linalg/lu";
 export {
   f32_matrix_norm1, f32_sum_squares, f32_axpby, f32_fill, f32_sum_difference,
@@ -49,4 +48,4 @@ export { f32_householder_product_sequential, f32_householder_apply_sequential } 
 export { f32_householder_reflect_to_axes, f32_householder_haar_vectors } from "./householder/vectors";
 export { f32_kernel_exact, f32_scale_by_exp, f32_hybrid_combine } from "./features/estimate";
 export { f32_features_sign, f32_hybrid_tensor } from "./features/hybrid";
-export { f32_state_add_scaled } from "./threads/state";
+export { f32_state_add_scaled, f32_thread_use_scratch } from "./threads/state";

@@ -2,26 +2,43 @@
 // or `node bench/householder.mjs [--quick] [--no-write]`.
 //
 // Times products of n Householder reflections in n dimensions (k = n):
-//   - product: Q = H(v_0)·…·H(v_{n−1}) by the CWY formula (method "cwy")
-//     and one reflection at a time (method "sequential");
-//   - apply: Q·X for an n×n X (cols = n), by the same two methods;
+//   - product: Q = H(v_0)·…·H(v_{n−1}), n×n, by the CWY formula
+//     Q = I − U·S⁻¹·Uᵀ (method "cwy": the upper triangle of the Gram matrix
+//     UᵀU in row blocks of 64, a blocked triangular solve S·W = Uᵀ whose
+//     off-diagonal updates are GEMMs, and Q = I − U·W in one n×n×n GEMM),
+//     and one reflection at a time (method "sequential": starting from
+//     Q = I, Q ← H(u_j)·Q for j = n−1 … 0, each step a SIMD pass that forms
+//     w = u_jᵀ·Q and subtracts (2/u_jᵀu_j)·u_j·w, 16 columns at a time);
+//   - apply: Q·X for an n×n X (cols = n) without forming Q, by the blocked
+//     CWY form (panels of 64 reflections, each Y = U_pᵀ·X, a 64×64 solve
+//     and X ← X − U_p·Z) and by the same reflection passes as the
+//     sequential product, applied to X;
 //   - f32_gemm on n×n matrices through favor.sync.matmul, for context: the
 //     CWY paths run most of their flops in it.
-// for n = 64, 128, 256, 512 and 1024 on the simd and relaxed builds, one
-// thread, through the public API (favor.sync.householder), so every time
-// includes copying v and x in and the result out (O(n²), small next to the
-// O(n³) work).
+// for n = 64, 128, 256, 512, 520, 1000 and 1024 on the simd and relaxed
+// builds, one thread, through the public API (favor.sync.householder), so
+// every time includes copying v and x in and the result out (O(n²), small
+// next to the O(n³) work). n = 520 and 1000 are controls for 512 and 1024:
+// the sequential passes walk 16-column strips down rows n floats apart, and
+// with a row stride of 2 KiB or 4 KiB they ran 1.4–2.2 times (n = 512) and
+// 4.7–6.8 times (n = 1024) slower per flop than at the sizes around them, most
+// likely from cache-set conflicts (not profiled further). A ratio at a
+// power of two therefore overstates what CWY gains at other sizes.
 //
 // Method: each case is first called for WARMUP_MS (at least 2 calls) so V8
 // has tiered up its code. Then the cases of one size run in interleaved
 // rounds, one call each per round, so load from other processes spreads
-// over all of them. The tables give the median over the rounds with the
-// minimum and maximum, and the ratio of the sequential median to the CWY
-// median. Both methods do about 4·n³ flops for the product (CWY: n³ for the
-// upper triangle of UᵀU, n³ for the triangular solve, 2·n³ for I − U·W;
-// sequential: 4·n² per reflection) and CWY does 6·n³ against 4·n³ for
-// apply, so the ratio is mostly the speed of f32_gemm against the
-// reflection strips of f32_householder_apply_sequential.
+// over all of them. Each call records wall time (performance.now) and the
+// process's CPU time (process.cpuUsage, user + system), which leaves out
+// the time other processes hold the core. The tables give medians over the
+// rounds (wall time also with the minimum and maximum), and the ratio of the
+// sequential median to the CWY median.
+// Flops with k = n: the product costs about 4·n³ either way (CWY: n³ for
+// the upper triangle of UᵀU, n³ for the triangular solve, 2·n³ for
+// I − U·W; sequential: 4·n² per reflection), and apply costs 4·n³ plus
+// about 1.5·64·n² for the panels' Gram blocks and solves against 4·n³, so
+// each ratio is mostly the speed of f32_gemm against the reflection passes
+// of f32_householder_apply_sequential.
 // The suite replaces its section of docs/BENCHMARKS.md unless --no-write or
 // --quick is given.
 
@@ -38,7 +55,7 @@ const SECTION_HEADING = "Householder products (`npm run bench -- householder`)";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const thisFile = fileURLToPath(import.meta.url);
 
-const SIZES = [64, 128, 256, 512, 1024];
+const SIZES = [64, 128, 256, 512, 520, 1000, 1024];
 const QUICK_SIZES = [64, 128, 256];
 /**
  * Largest n timed when f32_gemm is the reference triple loop in a binary:
@@ -85,7 +102,16 @@ function makeCases(favor, n) {
   };
 }
 
-/** Times every case of one size on one build and returns { case: [ms per round] }. */
+/** Returns the CPU time of this process in milliseconds (user + system). */
+function cpuMs() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/**
+ * Times every case of one size on one build and returns
+ * { wall: { case: [ms per round] }, cpu: { case: [ms per round] } }.
+ */
 function measureSize(favor, n, rounds) {
   const cases = makeCases(favor, n);
   let roundMs = 0;
@@ -99,15 +125,18 @@ function measureSize(favor, n, rounds) {
     roundMs += (performance.now() - start) / calls;
   }
   const count = Math.max(rounds.min, Math.min(rounds.max, Math.round(rounds.targetMs / roundMs)));
-  const times = Object.fromEntries(CASES.map((name) => [name, []]));
+  const wall = Object.fromEntries(CASES.map((name) => [name, []]));
+  const cpu = Object.fromEntries(CASES.map((name) => [name, []]));
   for (let round = 0; round < count; round++) {
     for (const name of CASES) {
+      const cpuStart = cpuMs();
       const start = performance.now();
       cases[name]();
-      times[name].push(performance.now() - start);
+      wall[name].push(performance.now() - start);
+      cpu[name].push(cpuMs() - cpuStart);
     }
   }
-  return times;
+  return { wall, cpu };
 }
 
 /** Returns whether f32_gemm is the reference loop in this build (the same exported function). */
@@ -117,10 +146,20 @@ async function gemmIsReference(build) {
   return instance.exports.f32_gemm === instance.exports.f32_gemm_reference;
 }
 
-function formatMs(values) {
+function digitsFor(value) {
+  return value < 10 ? 2 : 1;
+}
+
+/** Formats the median with the minimum and maximum in brackets. */
+function formatRange(values) {
   const sorted = [...values].sort((a, b) => a - b);
-  const digits = sorted[0] < 10 ? 2 : 1;
+  const digits = digitsFor(sorted[0]);
   return `${median(values).toFixed(digits)} (${sorted[0].toFixed(digits)}–${sorted.at(-1).toFixed(digits)})`;
+}
+
+function formatMedian(values) {
+  const value = median(values);
+  return value.toFixed(digitsFor(value));
 }
 
 /** Formats [512, 1024] as "512 and 1024". */
@@ -128,26 +167,40 @@ function listSizes(sizes) {
   return sizes.length > 1 ? `${sizes.slice(0, -1).join(", ")} and ${sizes.at(-1)}` : String(sizes[0]);
 }
 
+/** Renders one table: `times` picks { wall } or { cpu } from each size's results, `format` formats a case's values. */
+function renderTable(results, times, format, label) {
+  const lines = [
+    `| n | product CWY ${label} | product sequential ${label} | sequential / CWY | apply CWY ${label} | apply sequential ${label} | sequential / CWY | f32_gemm n³ ${label} |`,
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const [n, result] of results) {
+    const t = times(result);
+    const ratio = (slow, fast) => (median(t[slow]) / median(t[fast])).toFixed(2);
+    lines.push(
+      `| ${n} | ${format(t["product cwy"])} | ${format(t["product sequential"])} | ` +
+        `${ratio("product sequential", "product cwy")} | ${format(t["apply cwy"])} | ` +
+        `${format(t["apply sequential"])} | ${ratio("apply sequential", "apply cwy")} | ${format(t.gemm)} |`,
+    );
+  }
+  return lines;
+}
+
 function renderBuild(build, results, referenceGemm, skipped) {
   const note = referenceGemm
     ? [`f32_gemm is the reference triple loop in this binary${skipped.length > 0 ? `, so n = ${listSizes(skipped)} were not timed` : ""}.`, ""]
     : [];
-  const lines = [
+  return [
     `### ${build} build`,
     "",
     ...note,
-    "| n | product CWY ms | product sequential ms | sequential / CWY | apply CWY ms | apply sequential ms | sequential / CWY | f32_gemm n³ ms |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  ];
-  for (const [n, times] of results) {
-    const ratio = (slow, fast) => (median(times[slow]) / median(times[fast])).toFixed(2);
-    lines.push(
-      `| ${n} | ${formatMs(times["product cwy"])} | ${formatMs(times["product sequential"])} | ` +
-        `${ratio("product sequential", "product cwy")} | ${formatMs(times["apply cwy"])} | ` +
-        `${formatMs(times["apply sequential"])} | ${ratio("apply sequential", "apply cwy")} | ${formatMs(times.gemm)} |`,
-    );
-  }
-  return lines.join("\n");
+    "Wall time, median (minimum–maximum):",
+    "",
+    ...renderTable(results, (result) => result.wall, formatRange, "ms"),
+    "",
+    "CPU time of the process, median:",
+    "",
+    ...renderTable(results, (result) => result.cpu, formatMedian, "CPU ms"),
+  ].join("\n");
 }
 
 function renderReport(sections, machine, options) {
@@ -155,12 +208,16 @@ function renderReport(sections, machine, options) {
     `Measured ${machine.date} on ${machine.cpu} (${machine.cores} logical cores, load average ${machine.load} at the start), ` +
       `Node ${machine.node}, one thread. bench/householder.mjs${options.quick ? " --quick" : ""} (\`npm run bench -- householder\` or \`node bench/householder.mjs\`).`,
     "",
-    "Q = H(v_0)·…·H(v_{n−1}) with k = n reflections of uniform random vectors, formed by the CWY formula " +
-      "I − V·S⁻¹·Vᵀ (method \"cwy\") and one reflection at a time (\"sequential\"), and Q·X for an n×n X without " +
-      "forming Q, through `favor.sync.householder` (copies in and out included). Times are medians over interleaved " +
-      "rounds after warm-up, with the minimum and maximum in brackets; the ratio divides the sequential median by the " +
-      "CWY one. The last column times one n×n·n×n `matmul` for reference: the CWY product costs about two of them and " +
-      "apply about three.",
+    "Q = H(v_0)·…·H(v_{n−1}) with k = n reflections of uniform random vectors, and Q·X for an n×n X without forming Q, " +
+      "through `favor.sync.householder` (copies in and out included). Method \"cwy\" forms the product by the CWY formula " +
+      "I − U·S⁻¹·Uᵀ (Gram triangle, blocked triangular solve, one n×n×n GEMM) and applies Q in panels of 64 reflections " +
+      "(two GEMMs and a 64×64 solve per panel). Method \"sequential\" applies one reflection at a time, each a SIMD pass " +
+      "over the matrix that forms w = uᵀ·X and subtracts (2/uᵀu)·u·w. Both cost about 4·n³ flops. " +
+      "Times are medians over interleaved rounds after warm-up; the ratio divides the sequential median by the CWY one. " +
+      "CPU time counts only this process, so it leaves out time that other processes held the core. The last column times " +
+      "one n×n·n×n `matmul` for reference: the CWY product and apply each cost about two of them. n = 520 and 1000 are " +
+      "controls for 512 and 1024: with a row stride of 2 KiB or 4 KiB the sequential passes run several times slower per " +
+      "flop than at the sizes around them, which inflates the ratios at those two sizes.",
     "",
     ...sections.flatMap((section) => [section, ""]),
   ].join("\n").trimEnd();

@@ -30,6 +30,8 @@ export function backendOf(favor: Favor): WasmBackend {
 export interface ElementwiseOps {
   /** out[i] = e^x[i]; out may be x itself. */
   exp(x: Float32Array, out?: Float32Array): Float32Array;
+  /** out[i] = e^x[i] by the faster exp of the feature maps (assembly/math/exp-fast.ts); out may be x itself. */
+  expFast(x: Float32Array, out?: Float32Array): Float32Array;
   /** out[i] = sin(x[i]); out may be x itself. */
   sin(x: Float32Array, out?: Float32Array): Float32Array;
   /** out[i] = cos(x[i]); out may be x itself. */
@@ -41,6 +43,7 @@ export function elementwiseOps(favor: Favor): ElementwiseOps {
   const backend = backendOf(favor);
   return {
     exp: (x, out) => runElementwise(backend, planElementwise("exp", x, out)),
+    expFast: (x, out) => runElementwise(backend, planElementwise("expFast", x, out)),
     sin: (x, out) => runElementwise(backend, planElementwise("sin", x, out)),
     cos: (x, out) => runElementwise(backend, planElementwise("cos", x, out)),
   };

@@ -26,8 +26,9 @@
 // by f32_features_pointwise) and receives s_i on output.
 // Rounding, all builds alike: the exponent is computed as z_il − c_i with
 // c_i = z-maximum of row i (SHIFT_PER_ROW, so the largest term is exactly 1)
-// or c_i = h_i + s (SHIFT_MAX, SHIFT_GIVEN) or c_i = h_i (SHIFT_NONE). exp,
-// sin and cos are the bit-identical kernels of assembly/math, and every loop
+// or c_i = h_i + s (SHIFT_MAX, SHIFT_GIVEN) or c_i = h_i (SHIFT_NONE). exp
+// (the faster one of exp-fast.ts in the exponential maps), sin and cos are
+// the bit-identical kernels of assembly/math, and every loop
 // runs the same operations on the vector and scalar paths, so the three
 // binaries return the same bits for the same z and h.
 // Return value of the exponential kernels: the largest exponent of the call
@@ -40,7 +41,8 @@
 
 import { HAS_SIMD } from "../isa";
 import { expF32, expF32x4 } from "../math/exp";
-import { cosF32, cosF32x4, sinF32, sinF32x4 } from "../math/sincos";
+import { FAST_LIMIT, expFastF32, expFastF32x4, expFastInRangeF32x4 } from "../math/exp-fast";
+import { cosF32, cosOfSinCosF32x4, sinCosF32x4, sinF32 } from "../math/sincos";
 
 export const SHIFT_NONE: i32 = 0;
 export const SHIFT_PER_ROW: i32 = 1;
@@ -95,56 +97,184 @@ export function f32_half_squared_norms(rows: i32, dim: i32, x: usize, ldx: i32, 
   }
 }
 
-/** Returns max_l z_l of n values, or max_l |z_l| when `absolute`; NaN when any is NaN, −Infinity when n is 0. */
+// The smallest value seen by the last rowMax call (the smallest |z_l| when
+// `absolute`); meaningful only when that call's maximum is not NaN.
+let rowMinimum: f32 = Infinity;
+
+/**
+ * Returns max_l z_l of n values, or max_l |z_l| when `absolute`; NaN when
+ * any is NaN, −Infinity when n is 0. A zero maximum is returned as +0 on
+ * every build. Leaves the minimum in rowMinimum.
+ */
 function rowMax(n: i32, z: usize, absolute: bool): f32 {
   let m: f32 = -Infinity;
+  let low: f32 = Infinity;
   let l = 0;
   if (HAS_SIMD) {
     if (n >= 4) {
-      let lanes = f32x4.splat(-Infinity);
-      for (; l + 4 <= n; l += 4) {
-        const v = v128.load(z + <usize>l * F32_BYTES);
-        lanes = f32x4.max(lanes, absolute ? f32x4.abs(v) : v);
+      // f32x4.pmax is one instruction on x64 where f32x4.max needs about
+      // eight (its NaN and ±0 rules), and two accumulators halve the
+      // loop-carried chain. pmax skips NaN lanes, so NaN is tracked apart,
+      // and the ±0 it may pick is made +0 below.
+      let even = f32x4.splat(-Infinity);
+      let odd = even;
+      let evenLow = f32x4.splat(Infinity);
+      let oddLow = evenLow;
+      let nan = i32x4.splat(0);
+      for (; l + 8 <= n; l += 8) {
+        const p = z + <usize>l * F32_BYTES;
+        const first = absolute ? f32x4.abs(v128.load(p)) : v128.load(p);
+        const second = absolute ? f32x4.abs(v128.load(p, 16)) : v128.load(p, 16);
+        even = f32x4.pmax(even, first);
+        odd = f32x4.pmax(odd, second);
+        evenLow = f32x4.pmin(evenLow, first);
+        oddLow = f32x4.pmin(oddLow, second);
+        nan = v128.or(nan, v128.or(f32x4.ne(first, first), f32x4.ne(second, second)));
       }
+      if (l + 4 <= n) {
+        const loaded = v128.load(z + <usize>l * F32_BYTES);
+        const v = absolute ? f32x4.abs(loaded) : loaded;
+        even = f32x4.pmax(even, v);
+        evenLow = f32x4.pmin(evenLow, v);
+        nan = v128.or(nan, f32x4.ne(v, v));
+        l += 4;
+      }
+      const lanes = f32x4.pmax(even, odd);
+      const lowLanes = f32x4.pmin(evenLow, oddLow);
       m = max<f32>(
         max<f32>(f32x4.extract_lane(lanes, 0), f32x4.extract_lane(lanes, 1)),
         max<f32>(f32x4.extract_lane(lanes, 2), f32x4.extract_lane(lanes, 3)),
       );
+      low = min<f32>(
+        min<f32>(f32x4.extract_lane(lowLanes, 0), f32x4.extract_lane(lowLanes, 1)),
+        min<f32>(f32x4.extract_lane(lowLanes, 2), f32x4.extract_lane(lowLanes, 3)),
+      );
+      if (v128.any_true(nan)) m = NaN;
     }
   }
   for (; l < n; l++) {
     const v = load<f32>(z + <usize>l * F32_BYTES);
     m = max<f32>(m, absolute ? abs<f32>(v) : v);
+    low = min<f32>(low, absolute ? abs<f32>(v) : v);
   }
-  return m;
+  rowMinimum = low;
+  // −0 + 0 = +0; every other value (NaN and −Infinity included) is unchanged.
+  return m + 0;
 }
 
 /**
  * Writes scale·(exp(z_l − c) + ε) over z_l for l < n and, when `mirrored`,
- * scale·(exp(−z_l − c) + ε) at z + n·4 bytes onward.
+ * scale·(exp(−z_l − c) + ε) at z + n·4 bytes onward. `inRange` promises that
+ * every exponent is within ±FAST_LIMIT, so the vectors skip expFastF32x4's
+ * range check; the results are the same bits either way.
  */
-function expRow(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32): void {
+// @ts-ignore: decorator
+@inline function expRow(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32, inRange: bool): void {
   let l = 0;
   if (HAS_SIMD) {
     const cv = f32x4.splat(c);
     const sv = f32x4.splat(scale);
     const ev = f32x4.splat(epsilon);
-    for (; l + 4 <= n; l += 4) {
-      const p = z + <usize>l * F32_BYTES;
-      const v = v128.load(p);
-      v128.store(p, f32x4.mul(f32x4.add(expF32x4(f32x4.sub(v, cv)), ev), sv));
-      if (mirrored) {
+    // Two loops, so that the one-sided map does not test `mirrored` per vector.
+    if (mirrored) {
+      for (; l + 4 <= n; l += 4) {
+        const p = z + <usize>l * F32_BYTES;
+        const v = v128.load(p);
+        const e = f32x4.sub(v, cv);
+        const eMirror = f32x4.sub(f32x4.neg(v), cv);
+        v128.store(p, f32x4.mul(f32x4.add(inRange ? expFastInRangeF32x4(e) : expFastF32x4(e), ev), sv));
         const q = p + <usize>n * F32_BYTES;
-        v128.store(q, f32x4.mul(f32x4.add(expF32x4(f32x4.sub(f32x4.neg(v), cv)), ev), sv));
+        v128.store(q, f32x4.mul(f32x4.add(inRange ? expFastInRangeF32x4(eMirror) : expFastF32x4(eMirror), ev), sv));
+      }
+    } else {
+      for (; l + 4 <= n; l += 4) {
+        const p = z + <usize>l * F32_BYTES;
+        const e = f32x4.sub(v128.load(p), cv);
+        v128.store(p, f32x4.mul(f32x4.add(inRange ? expFastInRangeF32x4(e) : expFastF32x4(e), ev), sv));
       }
     }
   }
   for (; l < n; l++) {
     const p = z + <usize>l * F32_BYTES;
     const v = load<f32>(p);
-    store<f32>(p, (expF32(v - c) + epsilon) * scale);
-    if (mirrored) store<f32>(p + <usize>n * F32_BYTES, (expF32(-v - c) + epsilon) * scale);
+    store<f32>(p, (expFastF32(v - c) + epsilon) * scale);
+    if (mirrored) store<f32>(p + <usize>n * F32_BYTES, (expFastF32(-v - c) + epsilon) * scale);
   }
+}
+
+// expRow for rows whose exponents are all within ±FAST_LIMIT, and for any
+// row. Separate functions, each called from two places, so that the
+// optimizer keeps two loops instead of testing `inRange` per vector.
+function expRowInRange(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32): void {
+  expRow(n, z, c, mirrored, scale, epsilon, true);
+}
+
+function expRowAnyRange(n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32): void {
+  expRow(n, z, c, mirrored, scale, epsilon, false);
+}
+
+/**
+ * Maps one row with the shift c, given the row's largest z (|z| when
+ * mirrored) `top` and smallest `bottom`. The exponents lie in
+ * [bottom − c, top − c], or in [−top − c, top − c] when mirrored. Rounding
+ * is monotonic, so the rounded exponents do too. A NaN bound fails the test.
+ */
+// @ts-ignore: decorator
+@inline function expRowStabilized(
+  n: i32, z: usize, c: f32, mirrored: bool, scale: f32, epsilon: f32, top: f32, bottom: f32,
+): void {
+  const low = mirrored ? -top : bottom;
+  if (top - c <= FAST_LIMIT && low - c >= -FAST_LIMIT) {
+    expRowInRange(n, z, c, mirrored, scale, epsilon);
+  } else {
+    expRowAnyRange(n, z, c, mirrored, scale, epsilon);
+  }
+}
+
+/**
+ * Returns the largest exponent max_l(z_il) − h_i (max_l |z_il| − h_i when
+ * mirrored) of rows [first, end), without changing them.
+ */
+export function largestExponentOfRows(
+  first: i32, end: i32, m: i32, z: usize, ldz: i32, rowScalars: usize, subtractNorms: bool, mirrored: bool,
+): f32 {
+  const rowBytes = <usize>ldz * F32_BYTES;
+  let largest: f32 = -Infinity;
+  for (let i = first; i < end; i++) {
+    const h: f32 = subtractNorms ? load<f32>(rowScalars + <usize>i * F32_BYTES) : 0;
+    largest = max<f32>(largest, rowMax(m, z + <usize>i * rowBytes, mirrored) - h);
+  }
+  return largest;
+}
+
+/**
+ * Applies the exp map to rows [first, end) in place and stores each row's
+ * shift in rowScalars. SHIFT_PER_ROW uses the row's own maximum; the other
+ * modes use c_i = h_i + shift (shift 0 for SHIFT_NONE, the call's largest
+ * exponent for SHIFT_MAX, the given one for SHIFT_GIVEN). Returns the
+ * largest exponent of the rows before shifting.
+ */
+export function expMapRows(
+  first: i32, end: i32, m: i32, z: usize, ldz: i32, rowScalars: usize,
+  subtractNorms: bool, mirrored: bool, scale: f32, epsilon: f32, mode: i32, shift: f32,
+): f32 {
+  const rowBytes = <usize>ldz * F32_BYTES;
+  let largest: f32 = -Infinity;
+  for (let i = first; i < end; i++) {
+    const row = z + <usize>i * rowBytes;
+    const scalar = rowScalars + <usize>i * F32_BYTES;
+    const h: f32 = subtractNorms ? load<f32>(scalar) : 0;
+    const top = rowMax(m, row, mirrored);
+    largest = max<f32>(largest, top - h);
+    if (mode == SHIFT_PER_ROW) {
+      expRowStabilized(m, row, top, mirrored, scale, epsilon, top, rowMinimum);
+      store<f32>(scalar, top - h);
+    } else {
+      expRowStabilized(m, row, h + shift, mirrored, scale, epsilon, top, rowMinimum);
+      store<f32>(scalar, shift);
+    }
+  }
+  return largest;
 }
 
 /**
@@ -156,51 +286,33 @@ export function f32_features_exp(
   rows: i32, m: i32, z: usize, ldz: i32, rowScalars: usize,
   subtractNorms: bool, mirrored: bool, scale: f32, epsilon: f32, mode: i32, givenShift: f32,
 ): f32 {
-  const rowBytes = <usize>ldz * F32_BYTES;
-  let largest: f32 = -Infinity;
-
-  if (mode == SHIFT_PER_ROW) {
-    for (let i = 0; i < rows; i++) {
-      const row = z + <usize>i * rowBytes;
-      const scalar = rowScalars + <usize>i * F32_BYTES;
-      const h: f32 = subtractNorms ? load<f32>(scalar) : 0;
-      const top = rowMax(m, row, mirrored);
-      const shift = top - h;
-      largest = max<f32>(largest, shift);
-      expRow(m, row, top, mirrored, scale, epsilon);
-      store<f32>(scalar, shift);
-    }
-    return largest;
+  if (mode != SHIFT_MAX) {
+    const shift: f32 = mode == SHIFT_GIVEN ? givenShift : 0;
+    return expMapRows(0, rows, m, z, ldz, rowScalars, subtractNorms, mirrored, scale, epsilon, mode, shift);
   }
-
-  // The other modes need the largest exponent of the call first (SHIFT_MAX
-  // uses it, and it is returned in every mode).
-  for (let i = 0; i < rows; i++) {
-    const h: f32 = subtractNorms ? load<f32>(rowScalars + <usize>i * F32_BYTES) : 0;
-    largest = max<f32>(largest, rowMax(m, z + <usize>i * rowBytes, mirrored) - h);
-  }
-  let shift: f32 = 0;
-  if (mode == SHIFT_MAX) shift = largest;
-  else if (mode == SHIFT_GIVEN) shift = givenShift;
-  for (let i = 0; i < rows; i++) {
-    const scalar = rowScalars + <usize>i * F32_BYTES;
-    const h: f32 = subtractNorms ? load<f32>(scalar) : 0;
-    expRow(m, z + <usize>i * rowBytes, h + shift, mirrored, scale, epsilon);
-    store<f32>(scalar, shift);
-  }
+  // SHIFT_MAX needs the largest exponent of the call before the first exp.
+  const largest = largestExponentOfRows(0, rows, m, z, ldz, rowScalars, subtractNorms, mirrored);
+  expMapRows(0, rows, m, z, ldz, rowScalars, subtractNorms, mirrored, scale, epsilon, mode, largest);
   return largest;
 }
 
-/** Applies the trigonometric map in place (see the file header); returns max_i h_i. */
-export function f32_features_trig(
-  rows: i32, m: i32, z: usize, ldz: i32, rowScalars: usize,
-  scale: f32, epsilon: f32, mode: i32, givenShift: f32,
-): f32 {
-  const rowBytes = <usize>ldz * F32_BYTES;
+/** Returns max_i h_i over `rows` row scalars (−Infinity for none, NaN if any is NaN). */
+export function largestHalfNorm(rows: i32, rowScalars: usize): f32 {
   let largest: f32 = -Infinity;
   for (let i = 0; i < rows; i++) largest = max<f32>(largest, load<f32>(rowScalars + <usize>i * F32_BYTES));
+  return largest;
+}
 
-  for (let i = 0; i < rows; i++) {
+/**
+ * Applies the trigonometric map to rows [first, end) in place (see the file
+ * header); `largest` is max_i h_i over the whole call, the SHIFT_MAX shift.
+ */
+export function trigMapRows(
+  first: i32, end: i32, m: i32, z: usize, ldz: i32, rowScalars: usize,
+  scale: f32, epsilon: f32, mode: i32, givenShift: f32, largest: f32,
+): void {
+  const rowBytes = <usize>ldz * F32_BYTES;
+  for (let i = first; i < end; i++) {
     const scalar = rowScalars + <usize>i * F32_BYTES;
     const h = load<f32>(scalar);
     let shift: f32 = 0;
@@ -214,14 +326,13 @@ export function f32_features_trig(
       const fv = f32x4.splat(factor);
       const sv = f32x4.splat(scale);
       const ev = f32x4.splat(epsilon);
-      // NOTE: sinF32x4 and cosF32x4 each reduce the same argument; a combined
-      // sincos in assembly/math would save most of the second reduction.
       for (; l + 4 <= m; l += 4) {
         const p = row + <usize>l * F32_BYTES;
         const v = v128.load(p);
-        const c = cosF32x4(v);
-        v128.store(p, f32x4.mul(f32x4.add(f32x4.mul(fv, sinF32x4(v)), ev), sv));
-        v128.store(p + <usize>m * F32_BYTES, f32x4.mul(f32x4.add(f32x4.mul(fv, c), ev), sv));
+        const sine = sinCosF32x4(v);
+        const cosine = cosOfSinCosF32x4();
+        v128.store(p, f32x4.mul(f32x4.add(f32x4.mul(fv, sine), ev), sv));
+        v128.store(p + <usize>m * F32_BYTES, f32x4.mul(f32x4.add(f32x4.mul(fv, cosine), ev), sv));
       }
     }
     for (; l < m; l++) {
@@ -232,6 +343,15 @@ export function f32_features_trig(
     }
     store<f32>(scalar, shift);
   }
+}
+
+/** Applies the trigonometric map in place (see the file header); returns max_i h_i. */
+export function f32_features_trig(
+  rows: i32, m: i32, z: usize, ldz: i32, rowScalars: usize,
+  scale: f32, epsilon: f32, mode: i32, givenShift: f32,
+): f32 {
+  const largest = largestHalfNorm(rows, rowScalars);
+  trigMapRows(0, rows, m, z, ldz, rowScalars, scale, epsilon, mode, givenShift, largest);
   return largest;
 }
 

@@ -131,6 +131,16 @@ export function f32_gemm_use_buffers(packA: usize, packB: usize, scratchTile: us
   scratch = scratchTile;
 }
 
+/** Returns the packing buffer for A blocks, allocated by f32_gemm_reserve (0 before). */
+export function packBufferA(): usize {
+  return packABuffer;
+}
+
+/** Returns the packing buffer for B blocks, allocated by f32_gemm_reserve (0 before). */
+export function packBufferB(): usize {
+  return packBBuffer;
+}
+
 /** Computes C = alpha·op(A)·op(B) + beta·C for a batch; see the file header for the contract. */
 export function f32_gemm(
   batch: i32, m: i32, n: i32, k: i32, alpha: f32,
@@ -187,7 +197,7 @@ export function f32_gemm(
 }
 
 /** Runs the microkernel over one packed mc×nc block of C. */
-function multiplyBlock(
+export function multiplyBlock(
   mc: i32, nc: i32, kc: i32, packA: usize, packB: usize,
   c: usize, ldc: i32, alpha: f32, beta: f32,
 ): void {

@@ -20,12 +20,14 @@
 // sum squares in four lanes, so their norms can differ from the scalar
 // build's in the last bit.
 
-/** Number of rows and columns of the square tiles the transposes walk in. */
+import { f32_transpose } from "../transpose/transpose";
+
+/** Number of rows and columns of the square tiles the gradient scatter walks in. */
 const TILE: i32 = 16;
 
 /** Writes ut = vᵀ scaled to unit rows and norms[j] = ‖v_j‖ (see the file header). */
 export function f32_householder_normalize(n: i32, k: i32, v: usize, ut: usize, norms: usize): void {
-  transposeInto(n, k, v, ut);
+  f32_transpose(1, n, k, v, ut);
   for (let j = 0; j < k; j++) {
     const row = ut + ((<usize>j * <usize>n) << 2);
     const scale = maxAbs(n, row);
@@ -123,21 +125,6 @@ export function f32_householder_scatter_gradient(n: i32, k: i32, dut: usize, nor
         for (let i = i0; i < i1; i++) {
           const value = load<f32>(dut + ((<usize>j * <usize>n + <usize>i) << 2));
           store<f32>(dv + ((<usize>i * <usize>k + <usize>j) << 2), value / norm);
-        }
-      }
-    }
-  }
-}
-
-/** Writes the k×n transpose of the n×k matrix a into b, tile by tile. */
-function transposeInto(n: i32, k: i32, a: usize, b: usize): void {
-  for (let i0 = 0; i0 < n; i0 += TILE) {
-    const i1 = min(i0 + TILE, n);
-    for (let j0 = 0; j0 < k; j0 += TILE) {
-      const j1 = min(j0 + TILE, k);
-      for (let i = i0; i < i1; i++) {
-        for (let j = j0; j < j1; j++) {
-          store<f32>(b + ((<usize>j * <usize>n + <usize>i) << 2), load<f32>(a + ((<usize>i * <usize>k + <usize>j) << 2)));
         }
       }
     }

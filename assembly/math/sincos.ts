@@ -112,50 +112,6 @@
   return reinterpret<f32>(reinterpret<i32>(magnitude) ^ sign);
 }
 
-/** Applies sinQuadrantF32 to four lanes with |x| <= REDUCTION_LIMIT. */
-// @ts-ignore: decorator
-@inline function sinQuadrantF32x4(x: v128, quadrantShift: i32): v128 {
-  // Float64 reduction, two lanes at a time.
-  const xLow = f64x2.promote_low_f32x4(x);
-  const xHigh = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3));
-  const kLow = f64x2.nearest(f64x2.mul(xLow, f64x2.splat(TWO_OVER_PI)));
-  const kHigh = f64x2.nearest(f64x2.mul(xHigh, f64x2.splat(TWO_OVER_PI)));
-  const rLow = f64x2.sub(f64x2.sub(xLow, f64x2.mul(kLow, f64x2.splat(PIO2_HI))), f64x2.mul(kLow, f64x2.splat(PIO2_LO)));
-  const rHigh = f64x2.sub(f64x2.sub(xHigh, f64x2.mul(kHigh, f64x2.splat(PIO2_HI))), f64x2.mul(kHigh, f64x2.splat(PIO2_LO)));
-  const r = v128.shuffle<i64>(f32x4.demote_f64x2_zero(rLow), f32x4.demote_f64x2_zero(rHigh), 0, 2);
-  const rTailLow = f64x2.sub(rLow, f64x2.promote_low_f32x4(r));
-  const rTailHigh = f64x2.sub(rHigh, f64x2.promote_low_f32x4(v128.shuffle<f32>(r, r, 2, 3, 2, 3)));
-  const rTail = v128.shuffle<i64>(f32x4.demote_f64x2_zero(rTailLow), f32x4.demote_f64x2_zero(rTailHigh), 0, 2);
-  const k = v128.shuffle<i64>(i32x4.trunc_sat_f64x2_s_zero(kLow), i32x4.trunc_sat_f64x2_s_zero(kHigh), 0, 2);
-  const quadrant = i32x4.add(k, i32x4.splat(quadrantShift));
-
-  const rSign = v128.and(v128.bitselect(x, r, i32x4.eq(k, i32x4.splat(0))), i32x4.splat(SIGN_BIT));
-  const a = f32x4.abs(r);
-  const aLow = v128.xor(rTail, rSign);
-  const z = f32x4.mul(a, a);
-  let s = f32x4.splat(S3);
-  s = f32x4.add(f32x4.mul(s, z), f32x4.splat(S2));
-  s = f32x4.add(f32x4.mul(s, z), f32x4.splat(S1));
-  s = f32x4.add(f32x4.mul(s, z), f32x4.splat(S0));
-  const sinA = f32x4.add(a, f32x4.add(aLow, f32x4.mul(f32x4.mul(a, z), s)));
-  let c = f32x4.splat(C3);
-  c = f32x4.add(f32x4.mul(c, z), f32x4.splat(C2));
-  c = f32x4.add(f32x4.mul(c, z), f32x4.splat(C1));
-  c = f32x4.add(f32x4.mul(c, z), f32x4.splat(C0));
-  const half = f32x4.mul(f32x4.splat(0.5), z);
-  const w = f32x4.sub(f32x4.splat(1), half);
-  const cosA = f32x4.add(w, f32x4.add(
-    f32x4.sub(f32x4.sub(f32x4.splat(1), w), half),
-    f32x4.sub(f32x4.mul(f32x4.mul(z, z), c), f32x4.mul(a, aLow)),
-  ));
-
-  const odd = i32x4.eq(v128.and(quadrant, i32x4.splat(1)), i32x4.splat(1));
-  const magnitude = v128.bitselect(cosA, sinA, odd);
-  const quadrantSign = i32x4.shl(v128.and(quadrant, i32x4.splat(2)), 30);
-  const oddSign = v128.andnot(rSign, odd);
-  return v128.xor(magnitude, v128.xor(quadrantSign, oddSign));
-}
-
 /** Returns sin(x) for one float32 (the scalar twin of sinF32x4). */
 // @ts-ignore: decorator
 @inline export function sinF32(x: f32): f32 {
@@ -189,18 +145,133 @@ function patchLargeLanes(x: v128, result: v128, isCos: bool): v128 {
   return result;
 }
 
+// The vector twins: sinCosF32x4 computes sin and cos of four lanes from one
+// range reduction, and sinF32x4 and cosF32x4 use it. Each lane runs the
+// operations of sinQuadrantF32 on the same values, so it returns the same
+// bits as the scalar twins, with these differences in how, not what:
+//   - the float64 reduction runs on two lanes at a time;
+//   - the reduction, the polynomials and the corrections run once for both
+//     functions, and the quadrant picks the result for each;
+//   - k = nearest(x·2/π) comes from adding and subtracting 1.5·2^52 in
+//     float64 (exact round-to-nearest-even below 2^51, the same value), and
+//     the low word of that sum gives k as an integer. A k of −0 becomes +0,
+//     which changes no result: x − 0·PIO2_HI = x for x ≠ 0, and for k = 0
+//     the sign comes from x;
+//   - constants are read with load splats from a static table. V8 (Node 20)
+//     rebuilds a v128.const from immediates with three instructions at every
+//     use inside a loop, and a splat load is one.
+
+// 1.5·2^52: adding it rounds a float64 below 2^51 in magnitude to an integer,
+// which then sits in the low word of the sum.
+// @ts-ignore: decorator
+@inline const ROUNDING_SHIFTER_F64: f64 = 6755399441055744;
+
+// Float64 constants of sinCosF32x4, in this order.
+const TABLE_F64: usize = memory.data<f64>([TWO_OVER_PI, PIO2_HI, PIO2_LO, ROUNDING_SHIFTER_F64]);
+// Float32 constants of sinCosF32x4, in this order.
+const TABLE_F32: usize = memory.data<f32>([S0, S1, S2, S3, C0, C1, C2, C3, 0.5, 1, REDUCTION_LIMIT]);
+
+/** Returns float64 entry `index` of TABLE_F64 in both lanes. */
+// @ts-ignore: decorator
+@inline function splatF64(index: i32): v128 {
+  return v128.load64_splat(TABLE_F64 + (<usize>index << 3));
+}
+
+/** Returns float32 entry `index` of TABLE_F32 in all four lanes. */
+// @ts-ignore: decorator
+@inline function splatF32(index: i32): v128 {
+  return v128.load32_splat(TABLE_F32 + (<usize>index << 2));
+}
+
+// The cosines of the last sinCosF32x4 call, 16 bytes. A static slot rather
+// than a v128 global, which the scalar build cannot declare. A variable, so
+// that each thread of a threaded build can keep its own slot
+// (useCosineSlot), because static data is shared by every instance on one
+// memory.
+let LAST_COSINES: usize = memory.data(16, 16);
+
+/** Makes this instance keep the cosines of sinCosF32x4 at `slot` (16 bytes, 16-byte aligned). */
+export function useCosineSlot(slot: usize): void {
+  LAST_COSINES = slot;
+}
+
+/**
+ * Returns sin(x) for each of four float32 lanes and leaves cos(x) for
+ * cosOfSinCosF32x4; the same bits as sinF32x4(x) and cosF32x4(x).
+ */
+// @ts-ignore: decorator
+@inline export function sinCosF32x4(x: v128): v128 {
+  // Float64 reduction, two lanes at a time.
+  const xLow = f64x2.promote_low_f32x4(x);
+  const xHigh = f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3));
+  const shiftedLow = f64x2.add(f64x2.mul(xLow, splatF64(0)), splatF64(3));
+  const shiftedHigh = f64x2.add(f64x2.mul(xHigh, splatF64(0)), splatF64(3));
+  const kLow = f64x2.sub(shiftedLow, splatF64(3));
+  const kHigh = f64x2.sub(shiftedHigh, splatF64(3));
+  const rLow = f64x2.sub(f64x2.sub(xLow, f64x2.mul(kLow, splatF64(1))), f64x2.mul(kLow, splatF64(2)));
+  const rHigh = f64x2.sub(f64x2.sub(xHigh, f64x2.mul(kHigh, splatF64(1))), f64x2.mul(kHigh, splatF64(2)));
+  const r = v128.shuffle<i64>(f32x4.demote_f64x2_zero(rLow), f32x4.demote_f64x2_zero(rHigh), 0, 2);
+  const rTailLow = f64x2.sub(rLow, f64x2.promote_low_f32x4(r));
+  const rTailHigh = f64x2.sub(rHigh, f64x2.promote_low_f32x4(v128.shuffle<f32>(r, r, 2, 3, 2, 3)));
+  const rTail = v128.shuffle<i64>(f32x4.demote_f64x2_zero(rTailLow), f32x4.demote_f64x2_zero(rTailHigh), 0, 2);
+  // The low words of the shifted sums are k (two's complement).
+  const k = v128.shuffle<i32>(shiftedLow, shiftedHigh, 0, 2, 4, 6);
+
+  const zero = i32x4.splat(0);
+  const rSign = v128.and(v128.bitselect(x, r, i32x4.eq(k, zero)), i32x4.shl(i32x4.splat(1), 31));
+  const a = f32x4.abs(r);
+  const aLow = v128.xor(rTail, rSign);
+  const z = f32x4.mul(a, a);
+  let s = splatF32(3);
+  s = f32x4.add(f32x4.mul(s, z), splatF32(2));
+  s = f32x4.add(f32x4.mul(s, z), splatF32(1));
+  s = f32x4.add(f32x4.mul(s, z), splatF32(0));
+  const sinA = f32x4.add(a, f32x4.add(aLow, f32x4.mul(f32x4.mul(a, z), s)));
+  let c = splatF32(7);
+  c = f32x4.add(f32x4.mul(c, z), splatF32(6));
+  c = f32x4.add(f32x4.mul(c, z), splatF32(5));
+  c = f32x4.add(f32x4.mul(c, z), splatF32(4));
+  const half = f32x4.mul(splatF32(8), z);
+  const one = splatF32(9);
+  const w = f32x4.sub(one, half);
+  const cosA = f32x4.add(w, f32x4.add(
+    f32x4.sub(f32x4.sub(one, w), half),
+    f32x4.sub(f32x4.mul(f32x4.mul(z, z), c), f32x4.mul(a, aLow)),
+  ));
+
+  // sin x takes quadrant k and cos x quadrant k + 1 of the sinQuadrantF32
+  // rule: an odd quadrant picks cos a, quadrant bit 1 flips the sign, and
+  // the even one also takes the sign of r.
+  const odd = i32x4.eq(v128.and(k, i32x4.splat(1)), i32x4.splat(1));
+  const sinSign = v128.xor(i32x4.shl(v128.and(k, i32x4.splat(2)), 30), v128.andnot(rSign, odd));
+  const kNext = i32x4.add(k, i32x4.splat(1));
+  const cosSign = v128.xor(i32x4.shl(v128.and(kNext, i32x4.splat(2)), 30), v128.and(rSign, odd));
+  let sine = v128.xor(v128.bitselect(cosA, sinA, odd), sinSign);
+  let cosine = v128.xor(v128.bitselect(sinA, cosA, odd), cosSign);
+
+  if (v128.any_true(f32x4.gt(f32x4.abs(x), splatF32(10)))) {
+    sine = patchLargeLanes(x, sine, false);
+    cosine = patchLargeLanes(x, cosine, true);
+  }
+  v128.store(LAST_COSINES, cosine);
+  return sine;
+}
+
+/** Returns the cosines of the last sinCosF32x4 call. */
+// @ts-ignore: decorator
+@inline export function cosOfSinCosF32x4(): v128 {
+  return v128.load(LAST_COSINES);
+}
+
 /** Returns sin(x) for each of four float32 lanes (the vector twin of sinF32). */
 // @ts-ignore: decorator
 @inline export function sinF32x4(x: v128): v128 {
-  const result = sinQuadrantF32x4(x, 0);
-  if (v128.any_true(f32x4.gt(f32x4.abs(x), f32x4.splat(REDUCTION_LIMIT)))) return patchLargeLanes(x, result, false);
-  return result;
+  return sinCosF32x4(x);
 }
 
 /** Returns cos(x) for each of four float32 lanes (the vector twin of cosF32). */
 // @ts-ignore: decorator
 @inline export function cosF32x4(x: v128): v128 {
-  const result = sinQuadrantF32x4(x, 1);
-  if (v128.any_true(f32x4.gt(f32x4.abs(x), f32x4.splat(REDUCTION_LIMIT)))) return patchLargeLanes(x, result, true);
-  return result;
+  sinCosF32x4(x);
+  return cosOfSinCosF32x4();
 }

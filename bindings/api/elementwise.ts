@@ -1,11 +1,11 @@
-// exp, sin and cos applied to every element of a Float32Array. These are
+// exp, sin and cos (and expFast, the faster exp of the feature maps) applied to every element of a Float32Array. These are
 // internal ops (see bindings/internal.ts): the random-feature maps and the
 // accuracy tests use them, and they are not on the public Favor type.
 
 import { requireFitsInMemory, requireFloat32Array, requireFloat32Length, requireNoOverlap } from "../validate.js";
 
 /** The elementwise functions with a kernel. */
-export type ElementwiseFunction = "exp" | "sin" | "cos";
+export type ElementwiseFunction = "exp" | "expFast" | "sin" | "cos";
 
 /** A validated elementwise call. */
 export interface ElementwisePlan {

@@ -50,7 +50,10 @@ export interface HouseholderApplyOptions {
   cols: number;
   /** Compute Qᵀ·X instead of Q·X (default false). */
   transpose?: boolean;
-  /** "cwy" (default) or "sequential", as for `product`. */
+  /**
+   * "cwy" (default): the CWY form in panels of 64 reflections, each two GEMMs
+   * and a 64×64 triangular solve. "sequential": one reflection at a time.
+   */
   method?: HouseholderMethod;
   /** Output (n×cols), overwritten; a new array is returned when omitted. */
   out?: Float32Array;

@@ -10,8 +10,14 @@ import { normalReference } from "./philox.js";
 import { MAX_ULP } from "../helpers/ulp.js";
 
 const U = 2 ** -24;
-/** Relative error bounds of the float32 exp, sin and cos kernels: 1 ULP is at most 2u of the result. */
+/**
+ * Relative error bounds of the float32 exp, sin and cos kernels: 1 ULP is at
+ * most 2u of the result. The positive, hyperbolic and exp maps use the faster
+ * exp of assembly/math/exp-fast.ts (EXP_FAST_REL); the trigonometric row
+ * factor and elu+1 use the exp of exp.ts (EXP_REL).
+ */
 const EXP_REL = 2 * MAX_ULP.exp * U;
+const EXP_FAST_REL = 2 * MAX_ULP.expFast * U;
 const SIN_REL = 2 * MAX_ULP.sin * U;
 const COS_REL = 2 * MAX_ULP.cos * U;
 /**
@@ -132,7 +138,7 @@ function pointwise(kind, t) {
  * Bounds. Exponential kinds compute exp(ê) with ê = t̃ − c (c depends on the
  * stabilizer mode but always equals h̃ + s up to one rounding of |h| + |s|),
  * so |ê − e| <= E = u·(dim·a + (dim + 2)·h + 2|s| + |e|) and the result's
- * relative error is at most (e^E − 1) + EXP_REL.
+ * relative error is at most (e^E − 1) + EXP_FAST_REL.
  * trig: sin(t̃) is off by at most dim·u·a + SIN_REL·|sin t| absolute (cos
  * alike), times the row factor F = exp(h − s), whose relative error is
  * (e^{E_F} − 1) + EXP_REL with E_F = u·((dim + 1)·h + |h − s|).
@@ -186,7 +192,7 @@ export function featuresReference(x, { rows, dim, projection = null, kind, epsil
           const e = raw - s;
           const slack = U * (dim * a[l] + normTerms + 2 * Math.abs(s) + Math.abs(e));
           const exact = Math.exp(e);
-          finish(base + half * width + l, exact, exact * (Math.expm1(slack) + EXP_REL));
+          finish(base + half * width + l, exact, exact * (Math.expm1(slack) + EXP_FAST_REL));
         }
       }
       for (let l = 0; l < width; l++) {

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { featuresReference } from "../reference/features.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
 import { F32_EPS, assertClose, assertSameBits, nanFilled, seededFloats } from "../helpers/numeric.js";
+import { MAX_ULP } from "../helpers/ulp.js";
 import { backendOf } from "../../dist/internal.js";
 import { planFeatureMap } from "../../dist/api/features.js";
 import { writeFeatures } from "../../dist/backends/wasm/ops/features.js";
@@ -173,8 +174,9 @@ for (const build of ALL_BUILDS) {
       // A_ij = q′_i·k′_j / Σ_j q′_i·k′_j does not change. Both runs share the
       // float32 product t̃, so only the exponent roundings differ. Each run
       // rounds its own exponent (u·|e| and u·|e − s|), h + s (u·(h + |s|))
-      // and exp (EXP_REL = 1.56u each), so a feature moves by at most
-      // δ = u·(2|e| + 2h + 2|s| + 2) + 2·EXP_REL relative. A ratio of two
+      // and exp (EXP_FAST_REL = 2·MAX_ULP.expFast·u each, the faster exp of
+      // the maps), so a feature moves by at most
+      // δ = u·(2|e| + 2h + 2|s| + 2) + 2·EXP_FAST_REL relative. A ratio of two
       // sums of positive terms then moves by at most 2·(δ_q + δ_k) = 4δ.
       // The bound uses the largest |e| (plus 1), h and |s| of the call.
       const favor = await favorFor(build);
@@ -204,7 +206,7 @@ for (const build of ALL_BUILDS) {
             largestHalfNorm = Math.max(largestHalfNorm, h);
           }
         }
-        const delta = F32_EPS * (2 * largestExponent + 2 * largestHalfNorm + 2 * largestShift + 2) + 2 * 1.56 * F32_EPS;
+        const delta = F32_EPS * (2 * largestExponent + 2 * largestHalfNorm + 2 * largestShift + 2) + 2 * 2 * MAX_ULP.expFast * F32_EPS;
         const bound = 4 * delta;
 
         const exact = attentionWeights(exactQ, exactK, rowsQ, rowsK, exactQ.length / rowsQ);
@@ -317,6 +319,83 @@ for (const build of ALL_BUILDS) {
         });
         assertClose(blocked, reference.values, reference.bounds, `${kind} blocked`);
         assertClose(whole, reference.values, reference.bounds, `${kind} whole`);
+      }
+    });
+  });
+}
+
+/**
+ * Runs f32_features_projected and, on separate buffers, f32_gemm followed by
+ * f32_half_squared_norms and the map kernel; returns both outputs, shifts
+ * and return values.
+ */
+function projectedAndSeparate(backend, { kind, rows, dim, m, mode, keyShift, x, w }) {
+  const codes = { positive: 0, hyperbolic: 1, exp: 2, trig: 3 };
+  const r = kind === "hyperbolic" || kind === "trig" ? 2 * m : m;
+  const ldz = r + 3; // a row stride wider than the row, so gaps must stay untouched
+  const scale = Math.fround(1 / Math.sqrt(r));
+  const epsilon = kind === "trig" ? 0 : 1e-6;
+  return backend.withScope("test", (scope) => {
+    const xPointer = scope.copyIn(x);
+    const wPointer = scope.copyIn(w);
+    const fused = scope.copyIn(nanFilled(rows * ldz));
+    const separate = scope.copyIn(nanFilled(rows * ldz));
+    const fusedShift = scope.allocF32(rows);
+    const separateShift = scope.allocF32(rows);
+    const fusedLargest = backend.kernel("f32_features_projected")(
+      codes[kind], rows, dim, xPointer, dim, wPointer, m, fused, ldz, fusedShift, scale, epsilon, mode, keyShift,
+    );
+    backend.kernel("f32_gemm")(1, rows, m, dim, 1, xPointer, dim, 0, 0, wPointer, dim, 0, 1, 0, separate, ldz, 0);
+    backend.kernel("f32_half_squared_norms")(rows, dim, xPointer, dim, separateShift);
+    const separateLargest = kind === "trig"
+      ? backend.kernel("f32_features_trig")(rows, m, separate, ldz, separateShift, scale, epsilon, mode, keyShift)
+      : backend.kernel("f32_features_exp")(rows, m, separate, ldz, separateShift, kind === "exp" ? 0 : 1, kind === "hyperbolic" ? 1 : 0,
+        scale, epsilon, mode, keyShift);
+    return {
+      fused: backend.f32(fused, rows * ldz).slice(),
+      separate: backend.f32(separate, rows * ldz).slice(),
+      fusedShift: backend.f32(fusedShift, rows).slice(),
+      separateShift: backend.f32(separateShift, rows).slice(),
+      fusedLargest,
+      separateLargest,
+    };
+  });
+}
+
+for (const build of ALL_BUILDS) {
+  describe(`f32_features_projected (${build})`, { skip: skipReason(build) }, () => {
+    test("matches GEMM then map bit for bit", async () => {
+      // The kernel computes the product in the same blocks as f32_gemm, so
+      // every output, shift and return value must have the same bits. Rows
+      // sweep around the GEMM's row block MC; dim = KC + 1 and m = NC + 1
+      // take the path that calls f32_gemm on the whole matrix.
+      const favor = await favorFor(build);
+      const backend = backendOf(favor);
+      const mc = backend.exports.f32_gemm_MC.value;
+      const kc = backend.exports.f32_gemm_KC.value;
+      const nc = backend.exports.f32_gemm_NC.value;
+      const shapes = [
+        { rows: 1, dim: 3, m: 5 },
+        { rows: mc - 1, dim: 16, m: 9 },
+        { rows: mc, dim: 8, m: 24 },
+        { rows: mc + 1, dim: 5, m: 8 },
+        { rows: 2 * mc + 7, dim: 64, m: 33 },
+        { rows: 7, dim: kc + 1, m: 6 },
+        { rows: 5, dim: 4, m: nc + 1 },
+      ];
+      let seed = 900;
+      for (const { rows, dim, m } of shapes) {
+        const x = inputs(rows, dim, seed++);
+        const w = favor.sync.projection({ features: m, dim, seed: seed++ });
+        for (const kind of ["positive", "hyperbolic", "exp", "trig"]) {
+          for (const mode of [0, 1, 2, 3]) {
+            const context = `${kind} mode ${mode} rows=${rows} dim=${dim} m=${m}`;
+            const result = projectedAndSeparate(backend, { kind, rows, dim, m, mode, keyShift: 0.75, x, w });
+            assertSameBits(result.fused, result.separate, `${context}: features`);
+            assertSameBits(result.fusedShift, result.separateShift, `${context}: shifts`);
+            assert.ok(Object.is(result.fusedLargest, result.separateLargest), `${context}: returned ${result.fusedLargest} vs ${result.separateLargest}`);
+          }
+        }
       }
     });
   });

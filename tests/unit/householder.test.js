@@ -229,21 +229,22 @@ for (const build of ALL_BUILDS) {
 
     test("apply matches the product matrix", async () => {
       const favor = await favorFor(build);
-      const n = 40;
-      const k = 23;
-      const cols = 7;
-      const v = vectors(n, k, 5);
-      const x = seededFloats(n * cols, 6);
-      const q = favor.sync.householder.product(v, { n, k });
-      for (const transpose of [false, true]) {
-        const viaQ = matmul64(transpose ? transpose64(q, n, n) : q, x, n, n, cols);
-        const out = favor.sync.householder.apply(v, x, { n, k, cols, transpose });
-        // Both sides carry the forward error once, hence twice the bound.
-        const bound = new Float64Array(n * cols);
-        for (let c = 0; c < cols; c++) {
-          for (let i = 0; i < n; i++) bound[i * cols + c] = 2 * forwardTolerance(n, k) * columnNorm(x, n, cols, c);
+      // One panel of the blocked apply (k < 64), and three with a partial
+      // last panel (64 + 64 + 12), against the unblocked CWY product.
+      for (const [n, k, cols] of [[40, 23, 7], [150, 140, 9]]) {
+        const v = vectors(n, k, 5 + n);
+        const x = seededFloats(n * cols, 6 + n);
+        const q = favor.sync.householder.product(v, { n, k });
+        for (const transpose of [false, true]) {
+          const viaQ = matmul64(transpose ? transpose64(q, n, n) : q, x, n, n, cols);
+          const out = favor.sync.householder.apply(v, x, { n, k, cols, transpose });
+          // Both sides carry the forward error once, hence twice the bound.
+          const bound = new Float64Array(n * cols);
+          for (let c = 0; c < cols; c++) {
+            for (let i = 0; i < n; i++) bound[i * cols + c] = 2 * forwardTolerance(n, k) * columnNorm(x, n, cols, c);
+          }
+          assertClose(out, viaQ, bound, `${n}×${k} cols ${cols} ${transpose ? "Qᵀ·X" : "Q·X"}`);
         }
-        assertClose(out, viaQ, bound, transpose ? "Qᵀ·X" : "Q·X");
       }
     });
 

@@ -1,4 +1,4 @@
-// The elementwise exp, sin and cos kernels (internal ops, reached through
+// The elementwise exp, expFast (the faster exp of the feature maps), sin and cos kernels (internal ops, reached through
 // bindings/internal.ts) against float64 Math.exp, Math.sin and Math.cos.
 // Elementwise functions are checked in float32 ULPs (tests/helpers/ulp.js):
 // the error of each result divided by the float32 spacing at the exact
@@ -21,7 +21,8 @@ import { fillNewBuffersWithNaN } from "../helpers/memory.js";
 import { nanFilled } from "../helpers/numeric.js";
 import { MAX_ULP, float32Bits, float32Range, ulpError } from "../helpers/ulp.js";
 
-const REFERENCE = { exp: Math.exp, sin: Math.sin, cos: Math.cos };
+const REFERENCE = { exp: Math.exp, expFast: Math.exp, sin: Math.sin, cos: Math.cos };
+const FUNCTIONS = ["exp", "expFast", "sin", "cos"];
 const SWEEP_STRIDE = 1024;
 
 /** Every SWEEP_STRIDE-th float32 bit pattern, both signs. */
@@ -51,6 +52,14 @@ const CASES = {
     // exp(x) is subnormal for x in about [-103.97, -87.34]; every float32 from -87.3 down to -104.
     ["subnormal results", float32Range(float32Bits(-87.3), float32Bits(-104) + 1)],
     // The overflow threshold is near 88.7228; every float32 in [88, 89].
+    ["overflow threshold", float32Range(float32Bits(88), float32Bits(89) + 1)],
+  ],
+  expFast: [
+    ["sweep", sweep],
+    // |x| <= 87.3 takes the fast path and the rest expF32; every float32 within 0.1 of ±87.3.
+    ["fast-path limit", float32Range(float32Bits(87.2), float32Bits(87.4) + 1)],
+    ["negative fast-path limit", float32Range(float32Bits(-87.2), float32Bits(-87.4) + 1)],
+    ["subnormal results", float32Range(float32Bits(-87.3), float32Bits(-104) + 1)],
     ["overflow threshold", float32Range(float32Bits(88), float32Bits(89) + 1)],
   ],
   sin: [["sweep", sweep], ["near multiples of π/2", nearMultiplesOfHalfPi()]],
@@ -89,7 +98,7 @@ function maxUlpError(inputs, out, exact) {
 
 for (const build of ALL_BUILDS) {
   describe(`elementwise math (${build})`, { skip: skipReason(build) }, () => {
-    for (const fn of ["exp", "sin", "cos"]) {
+    for (const fn of FUNCTIONS) {
       for (const [name, inputs] of CASES[fn]) {
         test(`${fn} within ${MAX_ULP[fn]} ULP, ${name}`, async (t) => {
           const favor = await favorFor(build);
@@ -107,8 +116,8 @@ for (const build of ALL_BUILDS) {
     test("inputs with the largest measured errors", async () => {
       // From the exhaustive run of scripts/measure-math-ulp.mjs.
       const ops = elementwiseOps(await favorFor(build));
-      const worst = { exp: -87.71021270751953, sin: 2.3807756900787354, cos: 492.43011474609375 };
-      for (const fn of ["exp", "sin", "cos"]) {
+      const worst = { exp: -87.71021270751953, expFast: 5.202215194702148, sin: 2.3807756900787354, cos: 492.43011474609375 };
+      for (const fn of FUNCTIONS) {
         for (const value of [worst[fn], -worst[fn]]) {
           const got = ops[fn](new Float32Array([value]))[0];
           const error = ulpError(got, REFERENCE[fn](Math.fround(value)));
@@ -121,7 +130,34 @@ for (const build of ALL_BUILDS) {
       const ops = elementwiseOps(await favorFor(build));
       const x = new Float32Array([0, -0, -Infinity, Infinity, NaN, 89, -104, 1e30, -1e30, 88.72283172607422, 88.72284698486328]);
       const expected = [1, 1, 0, Infinity, NaN, Infinity, 0, Infinity, 0, Math.fround(Math.exp(88.72283172607422)), Infinity];
-      assert.deepEqual(Array.from(ops.exp(x)), expected);
+      assert.deepEqual(Array.from(ops.exp(x)), expected, "exp");
+      assert.deepEqual(Array.from(ops.expFast(x)), expected, "expFast");
+    });
+
+    test("expFast at its largest measured error on negative inputs", async () => {
+      // From the exhaustive run of scripts/measure-math-ulp.mjs --fn expFast
+      // (the positive side is in the test above).
+      const ops = elementwiseOps(await favorFor(build));
+      const value = -27.378984451293945;
+      const got = ops.expFast(new Float32Array([value]))[0];
+      const error = ulpError(got, Math.exp(Math.fround(value)));
+      assert.ok(error <= MAX_ULP.expFast, `expFast(${value}) = ${got}: ${error} ULP`);
+    });
+
+    test("expFast keeps NaN in its lane", async () => {
+      // The vector path sends lanes beyond the fast range to expF32 while
+      // NaN stays on the fast path; mixed vectors must not mix up lanes.
+      const ops = elementwiseOps(await favorFor(build));
+      const x = new Float32Array([NaN, -100, 1, 90, -1, NaN, 88.5, -87.5]);
+      const out = ops.expFast(x);
+      x.forEach((value, i) => {
+        if (Number.isNaN(value)) {
+          assert.ok(Number.isNaN(out[i]), `lane ${i}: expected NaN, got ${out[i]}`);
+          return;
+        }
+        const error = ulpError(out[i], Math.exp(value));
+        assert.ok(error <= MAX_ULP.expFast, `expFast(${value}) = ${out[i]}: ${error} ULP`);
+      });
     });
 
     test("sin and cos special values", async () => {
@@ -161,7 +197,7 @@ for (const build of ALL_BUILDS) {
 }
 
 describe("elementwise math agrees bit for bit across builds", () => {
-  for (const fn of ["exp", "sin", "cos"]) {
+  for (const fn of FUNCTIONS) {
     test(`${fn} on the sweep`, async () => {
       const outputs = [];
       for (const build of ALL_BUILDS) {

@@ -21,6 +21,10 @@ type TrigMapKernel = (
   rows: number, m: number, z: number, ldz: number, rowScalars: number,
   scale: number, epsilon: number, mode: number, givenShift: number,
 ) => number;
+type ProjectedKernel = (
+  kind: number, rows: number, dim: number, x: number, ldx: number, projection: number, m: number,
+  z: number, ldz: number, rowScalars: number, scale: number, epsilon: number, mode: number, givenShift: number,
+) => number;
 type PointwiseKernel = (kind: number, rows: number, r: number, z: number, ldz: number, scale: number, epsilon: number) => void;
 
 // Stabilizer modes and pointwise codes of assembly/features/maps.ts.
@@ -29,6 +33,8 @@ const SHIFT_PER_ROW = 1;
 const SHIFT_MAX = 2;
 const SHIFT_GIVEN = 3;
 const POINTWISE_CODES = { relu: 0, "elu+1": 1, abs: 2, identity: 3 } as const;
+// Kind codes of f32_features_projected (assembly/features/projected.ts).
+const PROJECTED_CODES = { positive: 0, hyperbolic: 1, exp: 2, trig: 3 } as const;
 
 function shiftMode(map: FeatureMap): number {
   if (map.role === "query") return SHIFT_PER_ROW;
@@ -51,6 +57,15 @@ export function writeFeatures(
   x: number, ldx: number, projection: number, out: number, ldo: number, shift: number,
 ): number {
   const { kind, dim, features: m, scale, epsilon } = map;
+  const mode = shiftMode(map);
+  const givenShift = map.keyShift ?? 0;
+  if (m > 0 && (kind === "positive" || kind === "hyperbolic" || kind === "exp" || kind === "trig")) {
+    // The product X·Wᵀ, the half squared norms and the map in one kernel,
+    // block by block while each block of the product is in cache.
+    return backend.kernel<ProjectedKernel>("f32_features_projected")(
+      PROJECTED_CODES[kind], rows, dim, x, ldx, projection, m, out, ldo, shift, scale, epsilon, mode, givenShift,
+    );
+  }
   if (m > 0) {
     // z = X·Wᵀ into the first m columns of each output row.
     backend.kernel<GemmKernel>("f32_gemm")(1, rows, m, dim, 1, x, ldx, 0, 0, projection, dim, 0, 1, 0, out, ldo, 0);
@@ -66,8 +81,6 @@ export function writeFeatures(
   if (kind === "positive" || kind === "hyperbolic" || kind === "trig") {
     backend.kernel<HalfNormsKernel>("f32_half_squared_norms")(rows, dim, x, ldx, shift);
   }
-  const mode = shiftMode(map);
-  const givenShift = map.keyShift ?? 0;
   switch (kind) {
     case "positive":
     case "hyperbolic":

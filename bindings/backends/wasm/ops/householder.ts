@@ -11,12 +11,19 @@
 // S is formed from the computed Gram matrix, diagonal included, so the
 // formula is exact for the stored (rounded) unit vectors.
 //
-// Forward costs: UᵀU is n·k² multiply-adds. product: one solve S·W = Uᵀ
-// (k²·n) and Q = I − U·W (n²·k). stiefel: a solve with k right-hand sides
-// and Ω = I_{n×k} − U·W (n·k²), never an n×n matrix. apply: Y = Uᵀ·X, one
-// solve S·Z = Y (or Sᵀ·Z = Y for Qᵀ), out = X − U·Z: two GEMMs and one
-// triangular solve. The solves go in blocks of SOLVE_BLOCK rows whose
-// off-diagonal updates are GEMMs (solveS below).
+// Forward costs in multiply-adds: the upper triangle of UᵀU is n·k²/2.
+// product: one solve S·W = Uᵀ (k²·n/2) and Q = I − U·W (n²·k). stiefel: a solve with k right-hand sides
+// and Ω = I_{n×k} − U·W (n·k²), never an n×n matrix. The solves go in blocks
+// of SOLVE_BLOCK rows whose off-diagonal updates are GEMMs (solveS below).
+// apply uses the blocked CWY form instead (applyCwy below): Q is the product
+// Q_0·Q_1·… of panels of APPLY_PANEL reflections, each panel is
+// Q_p = I − U_p·S_p⁻¹·U_pᵀ with S_p = 𝒫(U_pᵀU_p), the diagonal block of S,
+// and Q·X applies the panels last to first (Qᵀ·X first to last, with S_pᵀ).
+// Each panel is Y = U_pᵀ·X, one small solve S_p·Z = Y, X ← X − U_p·Z. That
+// costs 2·n·k·cols + k·APPLY_PANEL·(n + cols/2) multiply-adds, against
+// n·k²/2 + 2·n·k·cols + k²·cols/2 for the unblocked form (X − U·S⁻¹·Uᵀ·X),
+// whose Gram triangle and k×k solve cost as much as one of its two GEMMs
+// when k = cols = n.
 //
 // Backward. For L with Ḡ = ∂L/∂Q (n×n), differentiating Q = I − U·S⁻¹·Uᵀ
 // with dS = 𝒫(dUᵀ·U + Uᵀ·dU) gives the formula (𝒫 is self-adjoint for ⟨·,·⟩)
@@ -76,6 +83,16 @@ const F32 = 4;
  * the rest of the solve runs in GEMM updates.
  */
 const SOLVE_BLOCK = 64;
+
+/**
+ * Reflections per panel of the blocked apply (applyCwy). Wider panels make
+ * the GEMMs deeper but add k·APPLY_PANEL·(n + cols/2) multiply-adds for the
+ * panel Gram matrices and solves. Measured with n = k = cols = 512 (median ms
+ * of interleaved rounds, simd / relaxed build, 2-core AMD EPYC development
+ * machine, Node 20.20): 32: 17.4 / 14.0, 64: 15.9 / 12.7, 128: 16.6 / 13.4,
+ * 256: 19.6 / 15.5.
+ */
+const APPLY_PANEL = 64;
 
 /** The kernels of this file, looked up once per call. */
 class Kernels {
@@ -153,11 +170,11 @@ class Kernels {
   /**
    * Writes S = 𝒫(UᵀU) into the k×k buffer `s`, given the k×n matrix Uᵀ at
    * `ut`. Only the upper triangle is needed, so the Gram matrix is computed
-   * in row blocks of SOLVE_BLOCK, each from its diagonal to the right.
+   * in row blocks of `block` rows, each from its diagonal to the right.
    */
-  formS(ut: number, n: number, k: number, s: number): void {
-    for (let r0 = 0; r0 < k; r0 += SOLVE_BLOCK) {
-      const rows = Math.min(SOLVE_BLOCK, k - r0);
+  formS(ut: number, n: number, k: number, s: number, block = SOLVE_BLOCK): void {
+    for (let r0 = 0; r0 < k; r0 += block) {
+      const rows = Math.min(block, k - r0);
       this.gemm(rows, k - r0, n, 1, ut + r0 * n * F32, n, false, ut + r0 * n * F32, n, true, 0, s + (r0 * k + r0) * F32, k);
     }
     this.applyP(k, s, k);
@@ -200,25 +217,47 @@ function productCwy(kernels: Kernels, n: number, k: number, { ut, s }: Prepared,
   kernels.gemm(n, n, k, -1, ut, n, true, w, n, false, 1, q, n);
 }
 
+/**
+ * Overwrites the n×cols matrix x with Q·X, or Qᵀ·X when `transpose` is set,
+ * by the blocked CWY form of the file header. `s` (APPLY_PANEL² floats) and
+ * `z` (APPLY_PANEL·cols floats) are workspace.
+ */
+function applyCwy(
+  kernels: Kernels, n: number, k: number, ut: number, x: number, cols: number, transpose: boolean, s: number, z: number,
+): void {
+  const panels = Math.ceil(k / APPLY_PANEL);
+  for (let step = 0; step < panels; step++) {
+    const panel = transpose ? step : panels - 1 - step;
+    const first = panel * APPLY_PANEL;
+    const width = Math.min(APPLY_PANEL, k - first);
+    const up = ut + first * n * F32;
+    // S_p = 𝒫(U_pᵀU_p), width×width with row stride width. Row blocks of
+    // half a panel skip up to a quarter of the Gram block's multiply-adds.
+    kernels.formS(up, n, width, s, APPLY_PANEL / 2);
+    // Z = S_p⁻¹·U_pᵀ·X (S_p⁻ᵀ for Qᵀ), then X ← X − U_p·Z.
+    kernels.gemm(width, cols, n, 1, up, n, false, x, cols, false, 0, z, cols);
+    kernels.trsm(width, cols, s, width, z, cols, 0, transpose ? 1 : 0, 0);
+    kernels.gemm(n, cols, width, -1, up, n, true, z, cols, false, 1, x, cols);
+  }
+}
+
 /** Runs householder.product, householder.stiefel or householder.apply and fills plan.out. */
 export function runHouseholderForward(backend: WasmBackend, plan: HouseholderForwardPlan): Float32Array {
   const kernels = new Kernels(backend);
   const { n, k, cols } = plan;
   return backend.withScope(plan.op, (scope) => {
     const sequential = plan.method === "sequential";
-    const prepared = prepare(kernels, scope, plan.v, n, k, !sequential);
-    const { ut, s } = prepared;
+    // apply forms only the panels' diagonal blocks of S (applyCwy).
+    const prepared = prepare(kernels, scope, plan.v, n, k, !sequential && plan.x === undefined);
+    const { ut } = prepared;
     let out: number;
     if (plan.x !== undefined) {
-      // apply: out = X − U·Z with Z = S⁻¹·Uᵀ·X (or S⁻ᵀ·Uᵀ·X for Qᵀ).
       out = scope.copyIn(plan.x);
       if (sequential) {
         kernels.applySequential(n, k, ut, out, cols, plan.transpose ? 1 : 0);
       } else {
-        const z = scope.allocF32(k * cols);
-        kernels.gemm(k, cols, n, 1, ut, n, false, out, cols, false, 0, z, cols);
-        kernels.solveS(s, k, z, cols, cols, plan.transpose);
-        kernels.gemm(n, cols, k, -1, ut, n, true, z, cols, false, 1, out, cols);
+        const width = Math.min(APPLY_PANEL, k);
+        applyCwy(kernels, n, k, ut, out, cols, plan.transpose, scope.allocF32(width * width), scope.allocF32(width * cols));
       }
     } else if (plan.op === "householder.product") {
       out = scope.allocF32(n * n);
@@ -232,7 +271,7 @@ export function runHouseholderForward(backend: WasmBackend, plan: HouseholderFor
       out = scope.allocF32(n * k);
       const w = scope.allocF32(k * k);
       copyColumns(backend, ut, n, k, k, w);
-      kernels.solveS(s, k, w, k, k, false);
+      kernels.solveS(prepared.s, k, w, k, k, false);
       kernels.eye(n, k, out, k);
       kernels.gemm(n, k, k, -1, ut, n, true, w, k, false, 1, out, k);
     }

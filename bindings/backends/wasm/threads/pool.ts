@@ -63,13 +63,14 @@ function callerCanBlock(): boolean {
   }
 }
 
-/** Reserves a worker's GEMM packing buffers and scratch tile in the main instance. */
-function reserveGemmBuffers(backend: WasmBackend): [number, number, number] {
+/** Reserves a worker's scratch in the main instance: the arguments of f32_thread_use_scratch. */
+function reserveScratch(backend: WasmBackend): [number, number, number, number] {
   const bytes = (name: string) => backend.kernel<() => number>(name)();
   return [
     backend.allocBytes("createFavor", bytes("f32_gemm_pack_a_bytes")),
     backend.allocBytes("createFavor", bytes("f32_gemm_pack_b_bytes")),
     backend.allocBytes("createFavor", (backend.exports.f32_gemm_scratch_bytes as WebAssembly.Global).value as number),
+    backend.allocBytes("createFavor", 16),
   ];
 }
 
@@ -117,8 +118,8 @@ export class ThreadPool {
     try {
       const started: Promise<void>[] = [];
       for (let slot = 0; slot < count; slot++) {
-        const gemmBuffers = reserveGemmBuffers(backend);
-        buffers.push(...gemmBuffers);
+        const scratch = reserveScratch(backend);
+        buffers.push(...scratch);
         const worker = host.spawn(url);
         workers.push(worker);
         started.push(new Promise<void>((resolve, reject) => {
@@ -134,7 +135,7 @@ export class ThreadPool {
             reject(new Error(`worker ${slot + 1} failed to start: ${message}`));
           });
         }));
-        worker.postMessage({ type: "init", module: backend.module, memory, ...shared, slot, kernels, gemmBuffers });
+        worker.postMessage({ type: "init", module: backend.module, memory, ...shared, slot, kernels, scratch });
       }
       await Promise.all(started);
     } catch (error) {

@@ -51,8 +51,8 @@ export interface WorkerInit {
   slot: number;
   /** Kernel names by index, as the command buffer refers to them. */
   kernels: string[];
-  /** This worker's GEMM packing buffers and scratch tile: [packA, packB, scratch]. */
-  gemmBuffers: [number, number, number];
+  /** This worker's scratch, the arguments of f32_thread_use_scratch: [packA, packB, gemmScratch, cosines]. */
+  scratch: [number, number, number, number];
 }
 
 /** What a worker posts back once: ready, or the reason it could not start. */

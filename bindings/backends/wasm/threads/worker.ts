@@ -1,7 +1,8 @@
 // The worker side of the thread pool, for Node's worker_threads and for Web
 // Workers (Deno, browsers). It instantiates the threaded module on the
 // shared memory without copying any data (the main thread did that once),
-// points its GEMM at the packing buffers the main thread reserved for it,
+// points its per-thread scratch (GEMM packing buffers, the sine-cosine
+// slot) at buffers the main thread reserved for it,
 // and then runs jobs: it blocks in Atomics.wait until the main thread posts
 // a job, runs the job's kernel calls in order, and stores the job's sequence
 // number. It never allocates: the allocator's state lives in the main
@@ -70,7 +71,7 @@ function start(init: WorkerInit): Kernel[] {
     if (typeof fn !== "function") throw new Error(`kernel ${name} is missing from the threaded binary`);
     return fn as Kernel;
   });
-  (exports.f32_gemm_use_buffers as Kernel)(...init.gemmBuffers);
+  (exports.f32_thread_use_scratch as Kernel)(...init.scratch);
   return kernels;
 }
 
