@@ -6,6 +6,7 @@ export { alloc, free } from "./memory";
 export { isaName } from "./isa";
 export { f32_gemm_reference } from "./gemm/reference";
 export { f32_gemm, f32_gemm_reserve } from "./gemm/blocked";
+export { f32_gemm_use_buffers, f32_gemm_pack_a_bytes, f32_gemm_pack_b_bytes, SCRATCH_TILE_BYTES as f32_gemm_scratch_bytes } from "./gemm/blocked";
 export { f32_peak_madd, f32_peak_madd_flops } from "./gemm/peak";
 // Block and tile sizes of the f32_gemm build, for tests that sweep around them.
 export { MR as f32_gemm_MR, NR as f32_gemm_NR, KC as f32_gemm_KC, MC as f32_gemm_MC, NC as f32_gemm_NC } from "./gemm/blocked";
@@ -47,3 +48,4 @@ export { f32_householder_product_sequential, f32_householder_apply_sequential } 
 export { f32_householder_reflect_to_axes, f32_householder_haar_vectors } from "./householder/vectors";
 export { f32_kernel_exact, f32_scale_by_exp, f32_hybrid_combine } from "./features/estimate";
 export { f32_features_sign, f32_hybrid_tensor, f32_hybrid_tensor_backward } from "./features/hybrid";
+export { f32_state_add_scaled, f32_thread_use_scratch } from "./threads/state";

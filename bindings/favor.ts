@@ -129,6 +129,7 @@ import { runKernel, runKernelProjection } from "./backends/wasm/ops/kernel.js";
 import { log } from "./log.js";
 import { describe, requireChoice, requireFinite, requireInteger } from "./validate.js";
 import type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/ops.js";
+import { startThreadedBackend, planThreads } from "./backends/wasm/threads/start.js";
 
 /** Options of `createFavor`. */
 export interface CreateFavorOptions {
@@ -156,6 +157,19 @@ export interface CreateFavorOptions {
    * the chosen build, or one per build.
    */
   wasm?: WasmSource | Partial<Record<WasmBuild, WasmSource>>;
+  /**
+   * Threads for the threaded ops (docs/threads.md), the calling thread
+   * included. Default: the hardware concurrency (os.availableParallelism in
+   * Node, navigator.hardwareConcurrency elsewhere). 1 loads the
+   * single-threaded build and starts no worker.
+   */
+  threads?: number;
+  /**
+   * Maximum size in bytes of the shared memory of the threaded build, fixed
+   * when it is created (default 1 GiB, at most 4 GiB). An op that needs more
+   * throws a RangeError that names this option.
+   */
+  maxSharedMemory?: number;
 }
 
 /** Backend and binary of a Favor instance. */
@@ -169,6 +183,8 @@ export interface FavorInfo {
   supportedBuilds: WasmBuild[];
   /** Current WebAssembly memory size in bytes. */
   readonly memoryBytes: number;
+  /** Threads the threaded ops use, the calling thread included; 1 after dispose(). */
+  readonly threads: number;
 }
 
 /**
@@ -447,6 +463,11 @@ export interface Favor {
   readonly info: FavorInfo;
   readonly sync: FavorSync;
   /**
+   * Ends the worker threads and frees their buffers, so a Node process can
+   * exit by itself. Ops keep working afterwards, on the calling thread alone.
+   */
+  dispose(): void;
+  /**
    * With a WebGPU backend, a and b may also be GPU tensors, and
    * `output: "tensor"` returns a GpuTensor (docs/webgpu.md).
    */
@@ -570,8 +591,12 @@ export async function createFavorWith(loader: WasmLoader, options: CreateFavorOp
       throw new RangeError(`${op}: wasm has no entry for the "${build}" build; add it or pass build explicitly`);
     }
   }
-  const module = await compileSource(source ?? loader.packagedBinary(build), `the ${build} binary`, loader);
-  const backend = await WasmBackend.create(module);
+  const threads = planThreads(op, options, loader);
+  let backend = threads.count > 1 && source === undefined ? await startThreadedBackend(loader, build, threads) : null;
+  if (backend === null) {
+    const module = await compileSource(source ?? loader.packagedBinary(build), `the ${build} binary`, loader);
+    backend = await WasmBackend.create(module);
+  }
   if (backend.build !== build) {
     throw new RangeError(`${op}: the binary given for the "${build}" build was compiled as "${backend.build}"`);
   }
@@ -602,7 +627,11 @@ async function withWebGpu(
   log.debug(() => `backend "${choice}": WebGPU on ${gpu.describe()}`);
   return {
     ...favor,
-    info: { ...favor.info, backend: "webgpu", gpu: gpu.adapter, get memoryBytes() { return backend.memoryBytes; } },
+    info: {
+      ...favor.info, backend: "webgpu", gpu: gpu.adapter,
+      get memoryBytes() { return backend.memoryBytes; },
+      get threads() { return backend.threads; },
+    },
     matmul: webgpu.makeGpuMatmul(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["matmul"],
     gpu: webgpu.makeGpuNamespace(gpu),
   };
@@ -711,10 +740,14 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     get memoryBytes() {
       return backend.memoryBytes;
     },
+    get threads() {
+      return backend.threads;
+    },
   };
   return {
     info,
     sync,
+    dispose: () => backend.pool?.dispose(),
     matmul: promised(sync.matmul) as Favor["matmul"],
     gpu: null,
     random: {

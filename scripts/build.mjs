@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { moveDataSegmentsInFile } from "./move-data-segments.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const force = process.argv.includes("--force");
@@ -50,6 +51,18 @@ const wasmInputs = [join(root, "assembly"), join(root, "asconfig.json")];
 for (const target of ["scalar", "simd", "relaxed", "debug"]) {
   const output = join(root, "build", `favor.${target}.wasm`);
   if (isStale([output], wasmInputs)) run(asc, ["--config", "asconfig.json", "--target", target]);
+}
+
+// The threaded builds (shared imported memory, atomics). Their data segments
+// move into a custom section that only the main thread copies into memory,
+// so a worker's instantiation writes nothing (scripts/move-data-segments.mjs).
+const threadedInputs = [...wasmInputs, join(root, "scripts", "move-data-segments.mjs")];
+for (const target of ["threads-simd", "threads-relaxed"]) {
+  const output = join(root, "build", `favor.${target}.wasm`);
+  if (isStale([output], threadedInputs)) {
+    run(asc, ["--config", "asconfig.json", "--target", target]);
+    moveDataSegmentsInFile(output);
+  }
 }
 
 // The WASI benchmark: the same kernels linked into a WASI command through

@@ -66,9 +66,13 @@ export const MC: i32 = 120;
  */
 export const NC: i32 = 1024;
 
+/** Bytes of the scratch tile, sized for the largest tile of the three builds (6×8). */
+export const SCRATCH_TILE_BYTES: i32 = 6 * 8 * 4;
 // Edge tiles and scaled tiles go through this scratch tile, rows NR floats
-// apart. Sized for the largest tile of the three builds (6×8).
-const scratch: usize = memory.data(6 * 8 * 4, 16);
+// apart. It is a variable because each thread of the threaded build points
+// it at its own tile (f32_gemm_use_buffers): static data is shared by every
+// instance on one memory.
+let scratch: usize = memory.data(SCRATCH_TILE_BYTES, 16);
 
 /** Runs this build's microkernel: f32_gemm_6x8__relaxed, f32_gemm_5x8__simd or f32_gemm_4x2__scalar. */
 // @ts-ignore: decorator
@@ -101,6 +105,30 @@ export function f32_gemm_reserve(): void {
   if (packABuffer != 0) return;
   packABuffer = heap.alloc(<usize>(roundUp(MC, MR) * KC) << 2);
   packBBuffer = heap.alloc(<usize>(roundUp(NC, NR) * KC) << 2);
+}
+
+/** Bytes of the A packing buffer that f32_gemm_use_buffers expects. */
+export function f32_gemm_pack_a_bytes(): i32 {
+  return roundUp(MC, MR) * KC * 4;
+}
+
+/** Bytes of the B packing buffer that f32_gemm_use_buffers expects. */
+export function f32_gemm_pack_b_bytes(): i32 {
+  return roundUp(NC, NR) * KC * 4;
+}
+
+/**
+ * Makes this instance's f32_gemm use the given packing buffers and scratch
+ * tile (f32_gemm_pack_a_bytes, f32_gemm_pack_b_bytes and SCRATCH_TILE_BYTES
+ * bytes, 16-byte aligned) instead of allocating its own. A worker instance of
+ * the threaded build calls it before its first GEMM, because it shares the
+ * main instance's memory and must never allocate: the allocator is not
+ * thread-safe, and its state lives in each instance's globals.
+ */
+export function f32_gemm_use_buffers(packA: usize, packB: usize, scratchTile: usize): void {
+  packABuffer = packA;
+  packBBuffer = packB;
+  scratch = scratchTile;
 }
 
 /** Returns the packing buffer for A blocks, allocated by f32_gemm_reserve (0 before). */

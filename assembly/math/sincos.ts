@@ -184,8 +184,16 @@ const TABLE_F32: usize = memory.data<f32>([S0, S1, S2, S3, C0, C1, C2, C3, 0.5, 
 }
 
 // The cosines of the last sinCosF32x4 call, 16 bytes. A static slot rather
-// than a v128 global, which the scalar build cannot declare.
-const LAST_COSINES: usize = memory.data(16, 16);
+// than a v128 global, which the scalar build cannot declare. A variable, so
+// that each thread of a threaded build can keep its own slot
+// (useCosineSlot), because static data is shared by every instance on one
+// memory.
+let LAST_COSINES: usize = memory.data(16, 16);
+
+/** Makes this instance keep the cosines of sinCosF32x4 at `slot` (16 bytes, 16-byte aligned). */
+export function useCosineSlot(slot: usize): void {
+  LAST_COSINES = slot;
+}
 
 /**
  * Returns sin(x) for each of four float32 lanes and leaves cos(x) for

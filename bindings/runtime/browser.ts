@@ -12,6 +12,7 @@
 
 import { createFavorWith, type CreateFavorOptions, type Favor } from "../favor.js";
 import type { WasmLoader } from "../backends/wasm/source.js";
+import { webThreadHost } from "../backends/wasm/threads/web-host.js";
 import { compileBytes, compileResponseStreaming, packagedBinaryUrl } from "./common.js";
 
 export * from "../index.js";
@@ -24,6 +25,8 @@ function baseUrl(): string | undefined {
 const browserLoader: WasmLoader = {
   runtime: "browser",
   packagedBinary: (build) => packagedBinaryUrl(import.meta.url, build, "browser"),
+  packagedThreadedBinary: (build) => packagedBinaryUrl(import.meta.url, build, "browser"),
+  threadHost: webThreadHost(),
   resolveUrl: (source) => new URL(source, baseUrl()),
   read: (url) => fetch(url),
   compile: compileBytes,

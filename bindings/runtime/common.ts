@@ -2,6 +2,7 @@
 // Response) and are shared by several runtime entries.
 
 import type { WasmBuild } from "../backends/wasm/features.js";
+import type { ThreadedBuild } from "../backends/wasm/threads/binary.js";
 
 /**
  * Returns true when `source` starts with a URL scheme such as "https:" or
@@ -40,7 +41,7 @@ export function compileResponseStreaming(response: Response): Promise<WebAssembl
  * package root. `moduleUrl` is undefined where the runtime has no
  * import.meta.url, or where a bundler removed it.
  */
-export function packagedBinaryUrl(moduleUrl: string | undefined, build: WasmBuild, runtime: string): URL {
+export function packagedBinaryUrl(moduleUrl: string | undefined, build: WasmBuild | ThreadedBuild, runtime: string): URL {
   if (typeof moduleUrl !== "string" || moduleUrl === "") {
     throw new TypeError(
       `createFavor: cannot locate the package's favor.${build}.wasm on ${runtime} because import.meta.url is not ` +

@@ -6,6 +6,7 @@
 
 import { createFavorWith, type CreateFavorOptions, type Favor } from "../favor.js";
 import type { WasmLoader } from "../backends/wasm/source.js";
+import { webThreadHost, withDefaultThreads } from "../backends/wasm/threads/web-host.js";
 import { compileBytes, compileResponseStreaming, hasUrlScheme, packagedBinaryUrl } from "./common.js";
 
 export * from "../index.js";
@@ -33,6 +34,11 @@ function fileUrl(path: string): URL {
 const denoLoader: WasmLoader = {
   runtime: "deno",
   packagedBinary: (build) => packagedBinaryUrl(import.meta.url, build, "deno"),
+  packagedThreadedBinary: (build) => packagedBinaryUrl(import.meta.url, build, "deno"),
+  // A Web Worker keeps a Deno process running until it ends, and Deno's
+  // Worker has no unref, so Deno starts workers only when createFavor gets
+  // a threads option (and the script calls favor.dispose() when done).
+  threadHost: withDefaultThreads(webThreadHost(), 1),
   resolveUrl: (source) => (hasUrlScheme(source) ? new URL(source) : new URL(source, fileUrl(`${deno().cwd()}/`))),
   read: (url) => (url.protocol === "file:" ? deno().readFile(url) : fetch(url)),
   compile: compileBytes,

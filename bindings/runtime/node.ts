@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createFavorWith, type CreateFavorOptions, type Favor } from "../favor.js";
 import type { WasmLoader } from "../backends/wasm/source.js";
+import { nodeThreadHost } from "../backends/wasm/threads/node-host.js";
 import { compileBytes, compileResponseStreaming, hasUrlScheme, packagedBinaryUrl } from "./common.js";
 
 export * from "../index.js";
@@ -14,6 +15,8 @@ export * from "../index.js";
 const nodeLoader: WasmLoader = {
   runtime: "node",
   packagedBinary: (build) => packagedBinaryUrl(import.meta.url, build, "node"),
+  packagedThreadedBinary: (build) => packagedBinaryUrl(import.meta.url, build, "node"),
+  threadHost: nodeThreadHost,
   resolveUrl: (source) => (hasUrlScheme(source) ? new URL(source) : pathToFileURL(resolve(source))),
   read: (url) => (url.protocol === "file:" ? readFile(url) : fetch(url)),
   compile: compileBytes,

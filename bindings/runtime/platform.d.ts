@@ -21,3 +21,24 @@ declare module "*.wasm" {
   const module: WebAssembly.Module;
   export default module;
 }
+
+declare module "node:os" {
+  export function availableParallelism(): number;
+}
+
+declare module "node:worker_threads" {
+  export class Worker {
+    constructor(url: URL);
+    postMessage(message: unknown): void;
+    on(event: "message", listener: (message: never) => void): this;
+    on(event: "error", listener: (error: Error) => void): this;
+    on(event: "exit", listener: (code: number) => void): this;
+    terminate(): Promise<number>;
+    unref(): void;
+  }
+  export const parentPort: {
+    postMessage(message: unknown): void;
+    once(event: "message", listener: (message: unknown) => void): void;
+    close(): void;
+  } | null;
+}

@@ -5,6 +5,16 @@
 
 import { instantiate } from "@assemblyscript/loader";
 import type { WasmBuild } from "./features.js";
+import { copyStaticData } from "./threads/binary.js";
+import type { KernelCall, ThreadPool } from "./threads/pool.js";
+
+/** Recorded kernels return this plus the call's index (see WasmBackend.record); no real kernel result comes near it. */
+export const RECORDED_RESULT_BASE = 2 ** 40;
+
+/** Returns the real result of a value a recorded kernel returned, given the results of the calls; other values pass through. */
+export function recordedResult(value: number, results: number[]): number {
+  return value >= RECORDED_RESULT_BASE ? results[value - RECORDED_RESULT_BASE] : value;
+}
 
 /** The exported kernel table (see assembly/index.ts); sizes in elements, pointers in bytes. */
 export interface KernelExports {
@@ -22,6 +32,16 @@ function outOfMemory(op: string, bytes: number, memoryBytes: number, cause: unkn
   return new RangeError(
     `${op}: could not allocate ${bytes} bytes of WebAssembly memory (currently ${memoryBytes} bytes); ` +
       "the engine refused to grow it, so split the problem into smaller calls",
+    { cause },
+  );
+}
+
+/** Raised when a threaded build's shared memory would exceed its fixed maximum. */
+function sharedOutOfMemory(op: string, bytes: number, memoryBytes: number, maximum: number, cause: unknown): RangeError {
+  return new RangeError(
+    `${op}: could not allocate ${bytes} bytes of WebAssembly memory (currently ${memoryBytes} bytes): the shared memory ` +
+      `of the threaded build has a fixed maximum of ${maximum} bytes; pass a larger maxSharedMemory to createFavor ` +
+      "(at most 4 GiB), use threads: 1, or split the problem into smaller calls",
     { cause },
   );
 }
@@ -65,6 +85,12 @@ export class Scope {
 
 export class WasmBackend {
   readonly build: WasmBuild;
+  private recording: KernelCall[] | null = null;
+  private readonly recordingKernels = new Map<string, (...args: number[]) => unknown>();
+  /** The maximum size in bytes of a threaded build's shared memory; null for the single-threaded builds. */
+  sharedMemoryMax: number | null = null;
+  /** Workers on this backend's shared memory (threaded builds only); null runs everything on the calling thread. */
+  pool: ThreadPool | null = null;
 
   private constructor(
     readonly exports: KernelExports,
@@ -84,6 +110,24 @@ export class WasmBackend {
     const reserve = (exports as Record<string, unknown>).f32_gemm_reserve;
     if (typeof reserve === "function") (reserve as () => void)();
     return new WasmBackend(exports as unknown as KernelExports, module);
+  }
+
+  /**
+   * Instantiates a threaded build on a shared memory: copies the static data
+   * in (the binary has no active data segments), then runs the start
+   * function and reserves the GEMM buffers, as create does.
+   */
+  static async createThreaded(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<WasmBackend> {
+    copyStaticData(module, memory);
+    const { exports } = await instantiate<KernelExports>(module, { env: { memory } });
+    (exports as unknown as { _initialize(): void })._initialize();
+    (exports as unknown as { f32_gemm_reserve(): void }).f32_gemm_reserve();
+    return new WasmBackend(exports as unknown as KernelExports, module);
+  }
+
+  /** Threads that ops may use, the calling thread included. */
+  get threads(): number {
+    return this.pool?.size ?? 1;
   }
 
   /** The current size of linear memory in bytes. */
@@ -106,6 +150,7 @@ export class WasmBackend {
     try {
       return this.exports.alloc(bytes) >>> 0;
     } catch (error) {
+      if (this.sharedMemoryMax !== null) throw sharedOutOfMemory(op, bytes, this.memoryBytes, this.sharedMemoryMax, error);
       throw outOfMemory(op, bytes, this.memoryBytes, error);
     }
   }
@@ -120,10 +165,41 @@ export class WasmBackend {
     }
   }
 
-  /** Looks up an exported kernel by name. */
+  /** Looks up an exported kernel by name. On a threaded backend the function can record its calls (see `record`). */
   kernel<F extends (...args: never[]) => unknown>(name: string): F {
     const fn = this.exports[name];
     if (typeof fn !== "function") throw new Error(`favor-wasm: kernel ${name} is missing from the ${this.build} binary`);
-    return fn as F;
+    if (this.pool === null) return fn as F;
+    let wrapper = this.recordingKernels.get(name);
+    if (wrapper === undefined) {
+      const direct = fn as (...args: number[]) => unknown;
+      wrapper = (...args: number[]) => {
+        if (this.recording === null) return direct(...args);
+        this.recording.push({ kernel: name, args });
+        return RECORDED_RESULT_BASE + this.recording.length - 1;
+      };
+      this.recordingKernels.set(name, wrapper);
+    }
+    return wrapper as unknown as F;
+  }
+
+  /**
+   * Runs `body` with kernel calls recorded instead of run, and returns the
+   * calls, so a thread of the pool can run them later. A recorded kernel
+   * returns RECORDED_RESULT_BASE + its index in the list, which
+   * `recordedResult` turns into the real return value once the calls ran.
+   * Only code that calls kernels through `kernel()` and neither reads nor
+   * writes memory in between may be recorded.
+   */
+  record(body: () => void): KernelCall[] {
+    if (this.pool === null) throw new Error("favor-wasm: recording kernel calls needs a threaded backend");
+    const calls: KernelCall[] = [];
+    this.recording = calls;
+    try {
+      body();
+    } finally {
+      this.recording = null;
+    }
+    return calls;
   }
 }

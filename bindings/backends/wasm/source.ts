@@ -5,6 +5,8 @@
 // touches a runtime-specific API.
 
 import type { WasmBuild } from "./features.js";
+import type { ThreadedBuild } from "./threads/binary.js";
+import type { ThreadHost } from "./threads/pool.js";
 
 /** Anything a WASM binary can be loaded from. */
 export type WasmSource =
@@ -30,6 +32,10 @@ export interface WasmLoader {
   compile(bytes: ArrayBuffer | ArrayBufferView): Promise<WebAssembly.Module>;
   /** Compiles the body of a successful Response. */
   compileResponse(response: Response): Promise<WebAssembly.Module>;
+  /** Starts worker threads; absent on runtimes that run one thread (workerd). */
+  readonly threadHost?: ThreadHost;
+  /** The package's own threaded binary; absent where threadHost is. */
+  packagedThreadedBinary?(build: ThreadedBuild): WasmSource;
 }
 
 function isResponse(value: unknown): value is Response {

@@ -57,6 +57,8 @@ export function favorFeatures(
 
     return {
       outputs: r,
+      // With a projection every step is a kernel call; without one writeFeatures copies rows in JavaScript.
+      recordable: maps.query.features > 0 && maps.key.features > 0,
       allocate: (allocScope, maxRows) => {
         rows = allocScope.allocF32(maxRows * dim);
         shifts = allocScope.allocF32(maxRows);

@@ -4,6 +4,7 @@
 
 import type { FeatureMap, FeaturesPlan, FeaturesWithStabilizer } from "../../../api/features.js";
 import type { WasmBackend } from "../backend.js";
+import { writeFeaturesByRows } from "../threads/features.js";
 
 type GemmKernel = (
   batch: number, m: number, n: number, k: number, alpha: number,
@@ -105,7 +106,7 @@ export function runFeatures(backend: WasmBackend, plan: FeaturesPlan): Float32Ar
     const projection = plan.projection === null ? 0 : scope.copyIn(plan.projection);
     const out = scope.allocF32(outLength);
     const shift = scope.allocF32(rows);
-    const maxExponent = writeFeatures(backend, map, rows, x, map.dim, projection, out, map.outputs, shift);
+    const maxExponent = writeFeaturesByRows(backend, map, rows, x, map.dim, projection, out, map.outputs, shift);
     plan.out.set(backend.f32(out, outLength));
     if (!plan.returnStabilizer) return plan.out;
     return { features: plan.out, shift: backend.f32(shift, rows).slice(), maxExponent };

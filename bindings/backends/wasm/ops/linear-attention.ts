@@ -24,6 +24,8 @@
 
 import { headRows, type AttentionShape } from "../../../api/attention.js";
 import type { Scope, WasmBackend } from "../backend.js";
+import { ParallelBidirectional, useParallelBidirectional } from "../threads/bidirectional.js";
+import { ParallelCausal, useParallelCausal } from "../threads/causal.js";
 
 type GemmKernel = (
   batch: number, m: number, n: number, k: number, alpha: number,
@@ -70,6 +72,12 @@ export interface FeatureSource {
    * chooses. Sources without a stabilizer return 0.
    */
   keyFeatures(positions: number, count: number, out: number, shift?: number): number;
+  /**
+   * True when the methods above only call kernels through backend.kernel and
+   * touch memory no other way, so their calls can be recorded and run on a
+   * worker thread (threads/causal.ts).
+   */
+  readonly recordable?: boolean;
 }
 
 /** What runLinearAttention needs besides the feature source. */
@@ -314,10 +322,22 @@ export function runLinearAttention(
     const rows = job.causal ? chunk : BLOCK_ROWS;
     const ctx = new LinearAttentionContext(backend, scope, source, dv, rows, job.causal ? chunk : 0);
     const t = scope.allocF32(source.outputs * (dv + 1));
+    let parallel: ParallelCausal | ParallelBidirectional | null = null;
+    if (job.causal && useParallelCausal(backend, source, length, chunk)) {
+      parallel = new ParallelCausal(backend, scope, source, dv, length, shape.keyLength, chunk);
+    } else if (!job.causal && useParallelBidirectional(backend, source, length, shape.keyLength, BLOCK_ROWS)) {
+      parallel = new ParallelBidirectional(backend, scope, source, dv, length, shape.keyLength, BLOCK_ROWS);
+    }
     for (let item = 0; item < shape.batch; item++) {
       const visible = visibleRows(shape, item);
       for (let head = 0; head < shape.heads; head++) {
         source.selectHead(item, head);
+        if (parallel !== null) {
+          const vRows = headRows(shape, item, head, shape.keyLength, dv);
+          const outRows = headRows(shape, item, head, length, dv);
+          parallel.runHead(visible, v + vRows.offset * 4, vRows.ld, out + outRows.offset * 4, outRows.ld);
+          continue;
+        }
         backend.f32(t, source.outputs * (dv + 1)).fill(0);
         const state: HeadState = { t, shift: -Infinity };
         const vRows = headRows(shape, item, head, shape.keyLength, dv);
@@ -353,6 +373,7 @@ export function givenFeatures(
     let kHead = 0;
     return {
       outputs: r,
+      recordable: true,
       allocate: () => {},
       selectHead: (item, head) => {
         qHead = q + (item * shape.heads + head) * shape.length * r * 4;

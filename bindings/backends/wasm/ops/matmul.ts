@@ -2,6 +2,7 @@
 
 import type { MatmulPlan } from "../../../api/matmul.js";
 import type { WasmBackend } from "../backend.js";
+import { gemm as threadedGemm } from "../threads/gemm.js";
 
 type GemmKernel = (
   batch: number, m: number, n: number, k: number, alpha: number,
@@ -25,7 +26,9 @@ export function runMatmul(backend: WasmBackend, plan: MatmulPlan, kernelName: Ge
     // C is copied in even when beta is 0, so elements between rows (ldc > n)
     // and between batch items come back unchanged.
     backend.f32(c, plan.extentC).set(plan.c.subarray(0, plan.extentC));
-    gemm(
+    // The blocked GEMM spreads over the thread pool when there is one; the reference stays on one thread.
+    const run = kernelName === "f32_gemm" ? (...args: Parameters<GemmKernel>) => threadedGemm(backend, ...args) : gemm;
+    run(
       plan.batch, plan.m, plan.n, plan.k, plan.alpha,
       a, plan.lda, plan.strideA, plan.transA ? 1 : 0,
       b, plan.ldb, plan.strideB, plan.transB ? 1 : 0,
