@@ -18,7 +18,7 @@
 //   causal (chunks of C rows, n_c chunks, the last padded to C):
 //            U_c = K′_cᵀV₁_c for every chunk (one batched GEMM);
 //            scan: P_0 = 0, P_{c+1} = exp(S_c − S_{c+1})·(P_c + U_c), where
-//            S_c is chunk c's key shift, so P_c holds the keys before chunk c
+//            S_c is chunk c's key shift, so P_c contains the keys before chunk c
 //            at chunk c's shift (S never decreases, so no factor exceeds 1);
 //            [num den]_c = Q′_c·P_c + tril(Q′_c·K′_cᵀ)·V₁_c (three batched
 //            GEMMs and a kernel that zeroes the upper triangle).
@@ -54,6 +54,16 @@ export function attentionFlops(plan: AttentionPlan): number {
   let perHead = 2 * (length + keyLength) * (m * dim + r * (valueDim + 1));
   if (plan.causal) perHead += 2 * length * Math.min(plan.chunk, length) * (r + valueDim + 1);
   return batch * heads * perHead;
+}
+
+/**
+ * Returns true when every dispatch of the plan fits the per-dimension
+ * workgroup limit: the GEMM grid has ceil(rows/64) rows of tiles and one
+ * z slice per chunk.
+ */
+export function attentionFitsGrid(plan: AttentionPlan, maxGroups: number): boolean {
+  const { chunks, queryRows, keyRows } = chunking(plan);
+  return Math.ceil(Math.max(queryRows, keyRows, featureOutputs(plan.features)) / 64) <= maxGroups && chunks <= maxGroups;
 }
 
 /** Element counts of every buffer runGpuAttention binds, for the binding-limit check. */

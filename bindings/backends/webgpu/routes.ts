@@ -1,10 +1,10 @@
 // Routes favor.features and favor.attention between WebGPU and WASM, as
 // ops.ts does for matmul. Backend "webgpu" runs every call the kernels
 // cover on the GPU; "auto" does so when the call's estimated work reaches
-// the instance's autoMinFlops. Calls the kernels do not cover (hybrid maps),
-// calls whose buffers exceed the binding limit, and calls on a lost device
-// that cannot be replaced run on WASM; each choice is logged (debug for a
-// planned choice, warn for a fallback the caller did not ask for).
+// the instance's autoMinFlops. Three kinds of call run on WASM: hybrid maps
+// (no kernel), calls whose buffers exceed the binding limit, and calls on a
+// lost device that cannot be replaced. Each choice is logged, at debug level
+// for a planned choice and at warn level for a fallback.
 
 import { featuresRoute, planHybridFeatures, type HybridFeaturesOptions } from "../../api/hybrid.js";
 import { planFeatures, type FeaturesOptions, type FeaturesPlan, type FeaturesWithStabilizer } from "../../api/features.js";
@@ -14,7 +14,7 @@ import type { WasmBackend } from "../wasm/backend.js";
 import { runAttention } from "../wasm/ops/attention.js";
 import { runFeatures } from "../wasm/ops/features.js";
 import { runHybridFeatures } from "../wasm/ops/hybrid.js";
-import { attentionBuffers, attentionFlops, runGpuAttention } from "./attention.js";
+import { attentionBuffers, attentionFitsGrid, attentionFlops, runGpuAttention } from "./attention.js";
 import type { WebGpuBackend } from "./backend.js";
 import { Recorder } from "./encode.js";
 import { encodeFeatureMap, featureStatsElements, featureStatsLayout } from "./features.js";
@@ -110,6 +110,10 @@ export function makeGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mo
     const large = overLimit(gpu, attentionBuffers(plan));
     if (large > 0) {
       log.warn(() => `${label}: a buffer of ${large} floats exceeds the ${gpu.maxBindingBytes}-byte binding limit; running on WASM`);
+      return runAttention(wasm, plan);
+    }
+    if (!attentionFitsGrid(plan, gpu.device.limits.maxComputeWorkgroupsPerDimension)) {
+      log.warn(() => `${label}: the chunks or rows exceed the device's workgroup limit per dimension; running on WASM`);
       return runAttention(wasm, plan);
     }
     log.debug(() => `${label} on WebGPU (${gpu.describe()})`);
