@@ -3,9 +3,9 @@
 // against the float64 references in tests/reference/ and against WASM:
 // every map and role, shapes around the 64-wide workgroups and GEMM tiles,
 // causal lengths that are not a multiple of the chunk, large-norm inputs,
-// padded keys holding NaN, NaN-prefilled outputs, the conformance corpus's
-// features and attention cases, and the routing of "auto", hybrid maps and
-// the binding limit. SwiftShader is a software adapter: these tests check
+// padded keys holding NaN, NaN-prefilled outputs, the hybrid maps, the
+// conformance corpus's features and attention cases, and the routing of
+// "auto", hybrid maps and the binding limit. SwiftShader is a software adapter: these tests check
 // results only, never speed.
 //
 // Tolerances come from tests/conformance/tolerances.json, row "webgpu",
@@ -21,7 +21,10 @@ import { fileURLToPath } from "node:url";
 import { createFavor, setLogLevel, setLogSink } from "favor-wasm";
 import { runCase } from "../conformance/runner.js";
 import { featuresReference } from "../reference/features.js";
-import { favorAttentionReference } from "../reference/attention.js";
+import {
+  extractHead, favorAttentionReference, fullShape, linearAttentionBound, linearAttentionHead, storeHead,
+} from "../reference/attention.js";
+import { hybridFeaturesReference } from "../reference/kernels.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ICD = process.env.FAVOR_VK_ICD ?? "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -117,6 +120,60 @@ function expectedFeatures(x, { rows, dim, projection, kind, role }) {
   const bounds = Array.from(reference.bounds, (bound, index) =>
     bound + Math.abs(reference.values[index]) * Math.expm1(delta[Math.floor(index / reference.outputs)]));
   return { values: reference.values, bounds, shift, delta };
+}
+
+/**
+ * Float64 angular-hybrid attention, as tests/unit/attention-hybrid.test.js
+ * builds it: Ψ_q shifted by each row's larger base exponent, Ψ_k by the
+ * largest exponent over the kept keys, then the quadratic form. The key
+ * bound adds u·(2·max|exponent| + 3) of each value for the rescaling of keys
+ * to a running shift.
+ */
+function hybridAttentionReference(q, k, v, shapeIn, { causal, projection }) {
+  const U = 2 ** -24;
+  const estimator = { bases: ["trig", "hyperbolic"], lambda: "angular", sigma: 1 };
+  const shape = fullShape(shapeIn);
+  const { batch, heads, length, keyLength, dim, valueDim } = shape;
+  const out = new Float64Array(batch * heads * length * valueDim);
+  const bound = new Float64Array(out.length);
+  const inputScale = Math.fround(dim ** -0.25);
+  for (let item = 0; item < batch; item++) {
+    const mask = shape.keyPaddingMask;
+    const keep = mask ? Array.from({ length: keyLength }, (_, j) => mask[item * keyLength + j] === 0) : null;
+    for (let head = 0; head < heads; head++) {
+      const xq = extractHead(q, shape, item, head, length, dim).map((x) => Math.fround(x * inputScale));
+      const xk = extractHead(k, shape, item, head, keyLength, dim).map((x) => Math.fround(x * inputScale));
+      const exponents = (x, rows) => [projection.base1, projection.base2].map((w, b) =>
+        featuresReference(x, { rows, dim, projection: Float64Array.from(w), kind: estimator.bases[b] }).exponents);
+      const [q1, q2] = exponents(xq, length);
+      const queryShift = q1.map((e, i) => Math.max(e, q2[i]));
+      const [k1, k2] = exponents(xk, keyLength);
+      let keyShift = -Infinity;
+      let largest = 0;
+      for (let j = 0; j < keyLength; j++) {
+        if (keep && !keep[j]) continue;
+        keyShift = Math.max(keyShift, k1[j], k2[j]);
+        largest = Math.max(largest, Math.abs(k1[j]), Math.abs(k2[j]));
+      }
+      if (!Number.isFinite(keyShift)) keyShift = 0;
+      const qRef = hybridFeaturesReference(xq, { rows: length, dim, estimator, projection, role: "query", shift: queryShift });
+      const kRef = hybridFeaturesReference(xk, {
+        rows: keyLength, dim, estimator, projection, role: "key", shift: new Float64Array(keyLength).fill(keyShift),
+      });
+      const rescale = U * (2 * largest + 3);
+      const kBound = kRef.bounds.map((b, index) => b + rescale * Math.abs(kRef.values[index]));
+      const vh = extractHead(v, shape, item, head, keyLength, valueDim);
+      const r = qRef.outputs;
+      const result = linearAttentionHead(qRef.values, kRef.values, vh, {
+        length, keyLength, features: r, valueDim, causal, keep, qBound: qRef.bounds, kBound,
+      });
+      const bh = result.out.map((_, index) =>
+        linearAttentionBound(result, Math.floor(index / valueDim), index % valueDim, valueDim, { features: r, terms: keyLength }));
+      storeHead(out, result.out, shape, item, head, length, valueDim);
+      storeHead(bound, bh, shape, item, head, length, valueDim);
+    }
+  }
+  return { out, bound };
 }
 
 function checkBound(label, got, values, bounds, rule) {
@@ -349,6 +406,59 @@ describe("webgpu features and attention (node)", () => {
     checkBound("chunks before the near key", got.subarray(0, prefix * dim), reference.out, reference.bound, ATTENTION_RULE);
   });
 
+  test("features: hybrid maps match the reference", async () => {
+    const { favor } = await favors();
+    const gaussian = { hybrid: ["positive", "trig"], lambda: { kind: "gaussian", sigma: 1.5 } };
+    const positiveAngular = { hybrid: ["positive", "hyperbolic"], lambda: "angular" };
+    const estimators = [
+      ["angular-hybrid", { bases: ["trig", "hyperbolic"], lambda: "angular", sigma: 1 }],
+      [gaussian, { bases: ["positive", "trig"], lambda: "gaussian", sigma: 1.5 }],
+      [positiveAngular, { bases: ["positive", "hyperbolic"], lambda: "angular", sigma: 1 }],
+    ];
+    let seed = 1000;
+    for (const [rows, dim, m, lambdaFeatures] of [[1, 1, 1, 1], [5, 8, 3, 4], [65, 16, 8, 3]]) {
+      const x = uniform(rows * dim, seed++, 1.5 / Math.sqrt(Math.sqrt(dim)));
+      const projection = { base1: uniform(m * dim, seed++, 1.5), base2: uniform(m * dim, seed++, 1.5), lambda: uniform(lambdaFeatures * dim, seed++, 1.5) };
+      for (const [kind, spec] of estimators) {
+        for (const role of ["query", "key"]) {
+          const label = `${JSON.stringify(kind)} ${role} ${rows}×${dim} m=${m} m_λ=${lambdaFeatures}`;
+          const plain = await favor.features(x, { rows, dim, kind, role, projection });
+          const out = new Float32Array(plain.length).fill(NaN);
+          const got = await favor.features(x, { rows, dim, kind, role, projection, out, returnStabilizer: true });
+          assert.equal(got.features, out, `${label}: features is not the given out`);
+          // The reference takes the kernel's row shifts, so only the features' rounding is compared.
+          const reference = hybridFeaturesReference(x, { rows, dim, estimator: spec, projection, role, shift: got.shift });
+          checkBound(label, got.features, reference.values, reference.bounds, FEATURES_RULE);
+          if (role === "key") assert.ok(got.shift.every((value) => value === got.shift[0]), `${label}: one key shift for the call`);
+        }
+      }
+    }
+  });
+
+  test("attention: hybrid kernel matches the reference", async () => {
+    const { favor, wasm } = await favors();
+    const dim = 8;
+    const projection = { base1: uniform(4 * dim, 1100, 1.2), base2: uniform(4 * dim, 1101, 1.2), lambda: uniform(3 * dim, 1102, 1.2) };
+    let seed = 1110;
+    for (const causal of [false, true]) {
+      for (const length of [5, 33]) {
+        const shape = { batch: 2, heads: 2, length, dim, valueDim: 3, layout: "blhd" };
+        const mask = new Uint8Array(2 * length);
+        mask[length + 1] = 1;
+        const count = 2 * 2 * length * dim;
+        const q = uniform(count, seed++, 1.2);
+        const k = uniform(count, seed++, 1.2);
+        const v = uniform(2 * 2 * length * 3, seed++);
+        const call = { ...shape, keyPaddingMask: mask, causal, kernel: "angular-hybrid", features: 4, lambdaFeatures: 3, projection, chunk: 16 };
+        const got = await favor.attention(q, k, v, call);
+        const reference = hybridAttentionReference(q, k, v, { ...shape, keyPaddingMask: mask }, { causal, projection });
+        const label = `hybrid ${causal ? "causal" : "bidirectional"} L=${length}`;
+        checkBound(label, got, reference.out, reference.bound, ATTENTION_RULE);
+        checkBound(`${label} vs WASM`, got, wasm.sync.attention(q, k, v, call), reference.bound, { factor: ATTENTION_RULE.factor + 1, absolute: 0 });
+      }
+    }
+  });
+
   test("routing: auto threshold, hybrid maps and the binding limit", async () => {
     const messages = [];
     setLogLevel("debug");
@@ -370,7 +480,7 @@ describe("webgpu features and attention (node)", () => {
         projection: { base1: uniform(16, 5), base2: uniform(16, 6), lambda: uniform(8, 7) },
       });
       assert.ok(hybrid.every(Number.isFinite));
-      assert.ok(messages.some((m) => /features: hybrid maps have no WebGPU kernel; running on WASM/.test(m)), messages.join("\n"));
+      assert.ok(messages.some((m) => /features 10×4→\d+ \(hybrid\) on WebGPU/.test(m)), messages.join("\n"));
 
       const small = await gpuFavor({ webgpu: { maxBindingBytes: 1024 } });
       const options = { rows: 50, dim: 8, projection: uniform(64, 8) };
