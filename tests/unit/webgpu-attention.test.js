@@ -496,6 +496,64 @@ describe("webgpu features and attention (node)", () => {
     }
   });
 
+  test("routing: attention threshold and binding limit", async () => {
+    const messages = [];
+    setLogLevel("debug");
+    setLogSink((level, message) => messages.push(`${level}: ${message}`));
+    try {
+      const shape = { batch: 1, heads: 2, length: 30, dim: 4, valueDim: 3, layout: "bhld" };
+      const q = uniform(2 * 30 * 4, 1200);
+      const k = uniform(2 * 30 * 4, 1201);
+      const v = uniform(2 * 30 * 3, 1202);
+      const call = { ...shape, causal: true, kernel: "positive", features: 8, projection: uniform(32, 1203), chunk: 8 };
+      const { wasm } = await favors();
+      const expected = wasm.sync.attention(q, k, v, call);
+
+      const auto = await createFavor({ backend: "auto", webgpu: { gpu, autoMinFlops: 1e9 } });
+      assert.deepEqual(await auto.attention(q, k, v, call), expected);
+      assert.ok(messages.some((m) => /^debug: attention 1×2×30×4 causal on WASM: \d+ flops < the auto threshold 1000000000/.test(m)), messages.join("\n"));
+
+      const small = await gpuFavor({ webgpu: { maxBindingBytes: 256 } });
+      assert.deepEqual(await small.attention(q, k, v, call), expected);
+      assert.ok(messages.some((m) => /^warn: attention 1×2×30×4 causal: a buffer of \d+ floats exceeds the 256-byte binding limit; running on WASM/.test(m)),
+        messages.join("\n"));
+    } finally {
+      setLogSink(null);
+      setLogLevel("warn");
+    }
+  });
+
+  test("device loss: features and attention get a new device", async () => {
+    const favor = await gpuFavor();
+    const warnings = [];
+    setLogSink((level, message) => { if (level === "warn") warnings.push(message); });
+    try {
+      const rows = 12;
+      const dim = 5;
+      const x = uniform(rows * dim, 1300);
+      const projection = uniform(7 * dim, 1301, 1.5);
+      const first = favor.gpu.device;
+      first.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const got = await favor.features(x, { rows, dim, projection, role: "query" });
+      const want = expectedFeatures(x, { rows, dim, projection, kind: "positive", role: "query" });
+      checkBound("features after destroy()", got, want.values, want.bounds, FEATURES_RULE);
+      assert.notEqual(favor.gpu.device, first, "the lost device was not replaced");
+      assert.match(warnings.join("\n"), /device replaced/);
+      const shape = { batch: 1, heads: 1, length: 9, dim, layout: "bhld" };
+      const q = uniform(9 * dim, 1302);
+      const k = uniform(9 * dim, 1303);
+      const v = uniform(9 * dim, 1304);
+      favor.gpu.device.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const out = await favor.attention(q, k, v, { ...shape, causal: true, kernel: "positive", features: 7, projection, chunk: 4 });
+      const reference = favorAttentionReference(q, k, v, shape, { causal: true, kind: "positive", projection, features: 7 });
+      checkBound("attention after destroy()", out, reference.out, reference.bound, ATTENTION_RULE);
+    } finally {
+      setLogSink(null);
+    }
+  });
+
   test("pipelines are compiled once per shader", async () => {
     const favor = await gpuFavor();
     const backend = favor.gpu;
