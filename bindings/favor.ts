@@ -134,8 +134,9 @@ import type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/op
 export interface CreateFavorOptions {
   /**
    * Compute backend. "wasm" (default) runs everything in WebAssembly;
-   * "webgpu" runs matmul on a WebGPU device and needs an adapter; "auto"
-   * uses WebGPU for large enough matmuls when an adapter exists.
+   * "webgpu" runs matmul, features and attention on a WebGPU device and
+   * needs an adapter; "auto" uses WebGPU for large enough calls of those
+   * ops when an adapter exists.
    * docs/webgpu.md lists which ops run where.
    */
   backend?: "auto" | "wasm" | "webgpu";
