@@ -135,8 +135,9 @@ import { startThreadedBackend, planThreads } from "./backends/wasm/threads/start
 export interface CreateFavorOptions {
   /**
    * Compute backend. "wasm" (default) runs everything in WebAssembly;
-   * "webgpu" runs matmul on a WebGPU device and needs an adapter; "auto"
-   * uses WebGPU for large enough matmuls when an adapter exists.
+   * "webgpu" runs matmul, features and attention on a WebGPU device and
+   * needs an adapter; "auto" uses WebGPU for large enough calls of those
+   * ops when an adapter exists.
    * docs/webgpu.md lists which ops run where.
    */
   backend?: "auto" | "wasm" | "webgpu";
@@ -633,6 +634,8 @@ async function withWebGpu(
       get threads() { return backend.threads; },
     },
     matmul: webgpu.makeGpuMatmul(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["matmul"],
+    features: webgpu.makeGpuFeatures(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["features"],
+    attention: webgpu.makeGpuAttention(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
     gpu: webgpu.makeGpuNamespace(gpu),
   };
 }

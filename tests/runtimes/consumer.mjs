@@ -77,6 +77,10 @@ export function addSummary(total, part, prefix = "") {
     const build = failure.build ? ` (${failure.build})` : "";
     total.failures.push({ id: `${prefix}${failure.id}${build}`, message: failure.message });
   }
+  for (const reason of part.skipReasons ?? []) {
+    total.skipReasons ??= [];
+    total.skipReasons.push(`${prefix}${reason}`);
+  }
 }
 
 /** Records one check: passes when `problem` is null, else fails with it as the message. */

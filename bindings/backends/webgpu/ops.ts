@@ -127,3 +127,5 @@ export function makeGpuNamespace(gpu: WebGpuBackend): FavorGpu {
     },
   };
 }
+
+export { makeGpuAttention, makeGpuFeatures } from "./routes.js";
