@@ -8,7 +8,7 @@ import * as favorWasm from "favor-wasm";
 import relaxedUrl from "favor-wasm/wasm/relaxed.wasm";
 import scalarUrl from "favor-wasm/wasm/scalar.wasm";
 import simdUrl from "favor-wasm/wasm/simd.wasm";
-import { runCase, runCorpus } from "./runner.js";
+import { WEBGPU_OPS, runCase, runCorpus } from "./runner.js";
 import { runSourceChecks, standardSources } from "./sources.js";
 
 async function fetchJson(path) {
@@ -36,13 +36,13 @@ globalThis.favorConformance = async () => {
   const sourceSummary = await runSourceChecks(createFavor, sources);
   const probe = await createFavor({ wasm });
 
-  // The matmul cases on the WebGPU backend (SwiftShader under --enable-unsafe-webgpu).
+  // The cases of the ops with a WGSL path on the WebGPU backend (SwiftShader under --enable-unsafe-webgpu).
   // No adapter is a failure with the reason, never a skip.
   const webgpu = { passed: 0, failed: 0, skipped: 0, failures: [] };
   try {
     const gpuFavor = await createFavor({ wasm, backend: "webgpu" });
     webgpu.adapter = gpuFavor.info.gpu;
-    for (const testCase of corpus.cases.filter((c) => c.op === "matmul")) {
+    for (const testCase of corpus.cases.filter((c) => WEBGPU_OPS.includes(c.op))) {
       const result = await runCase(gpuFavor, testCase, tolerances);
       if (result.ok) webgpu.passed++;
       else {
