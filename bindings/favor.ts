@@ -604,6 +604,10 @@ async function withWebGpu(
     ...favor,
     info: { ...favor.info, backend: "webgpu", gpu: gpu.adapter, get memoryBytes() { return backend.memoryBytes; } },
     matmul: webgpu.makeGpuMatmul(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["matmul"],
+    householder: {
+      ...favor.householder,
+      apply: webgpu.makeGpuHouseholderApply(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
+    },
     gpu: webgpu.makeGpuNamespace(gpu),
   };
 }

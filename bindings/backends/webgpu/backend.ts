@@ -250,10 +250,18 @@ export class WebGpuBackend {
   }
 
   #pipeline(variant: GemmVariant) {
-    const key = gemmKey(variant);
+    return this.pipelineFor(gemmKey(variant), () => gemmShader(variant));
+  }
+
+  /**
+   * Returns the compute pipeline cached under `key`, compiling `code()` (entry
+   * point "main") on first use. The key must name every choice that changes
+   * the shader text, because a second shader under the same key is never compiled.
+   */
+  pipelineFor(key: string, code: () => string): { getBindGroupLayout(i: number): unknown } {
     let entry = this.#pipelines.get(key);
     if (entry === undefined) {
-      const module = this.#device.createShaderModule({ code: gemmShader(variant), label: key });
+      const module = this.#device.createShaderModule({ code: code(), label: key });
       const pipeline = this.#device.createComputePipeline({ layout: "auto", label: key, compute: { module, entryPoint: "main" } });
       entry = { pipeline };
       this.#pipelines.set(key, entry);

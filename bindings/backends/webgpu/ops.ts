@@ -15,6 +15,7 @@ import { GpuTensor, WebGpuBackend } from "./backend.js";
 import type { Gpu } from "./gpu-types.js";
 
 export { GpuTensor, WebGpuBackend };
+export { makeGpuHouseholderApply } from "./householder.js";
 
 /**
  * Default "auto" threshold: 2·m·n·k·batch ≥ 2^24 floating-point operations
