@@ -608,6 +608,8 @@ async function withWebGpu(
       ...favor.householder,
       apply: webgpu.makeGpuHouseholderApply(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
     },
+    features: webgpu.makeGpuFeatures(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["features"],
+    attention: webgpu.makeGpuAttention(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
     gpu: webgpu.makeGpuNamespace(gpu),
   };
 }

@@ -7,7 +7,7 @@
 import type { MatmulPlan } from "../../api/matmul.js";
 import { log } from "../../log.js";
 import { GEMM_UNIFORM_BYTES, gemmKey, gemmShader, gemmVariant, TILE_M, TILE_N, type GemmVariant } from "./gemm.js";
-import { MAP_READ, USAGE, type Gpu, type GpuAdapter, type GpuAdapterInfo, type GpuBuffer, type GpuDevice } from "./gpu-types.js";
+import { MAP_READ, USAGE, type Gpu, type GpuAdapter, type GpuAdapterInfo, type GpuBuffer, type GpuDevice, type GpuPipeline } from "./gpu-types.js";
 
 /** Adapter description shown in favor.info.gpu. */
 export interface GpuAdapterSummary {
@@ -110,7 +110,7 @@ export class WebGpuBackend {
   #device: GpuDevice;
   #lost: string | null = null;
   #maxBindingBytes: number | undefined;
-  #pipelines = new Map<string, { pipeline: { getBindGroupLayout(i: number): unknown } }>();
+  #pipelines = new Map<string, { pipeline: GpuPipeline }>();
   #pool = new Map<number, GpuBuffer[]>();
 
   private constructor(gpu: Gpu, adapter: GpuAdapter, device: GpuDevice, maxBindingBytes: number | undefined) {
@@ -250,15 +250,15 @@ export class WebGpuBackend {
   }
 
   #pipeline(variant: GemmVariant) {
-    return this.pipelineFor(gemmKey(variant), () => gemmShader(variant));
+    return this.pipeline(gemmKey(variant), () => gemmShader(variant));
   }
 
   /**
-   * Returns the compute pipeline cached under `key`, compiling `code()` (entry
-   * point "main") on first use. The key must name every choice that changes
-   * the shader text, because a second shader under the same key is never compiled.
+   * Returns the compute pipeline cached under `key`, compiling `code()` on
+   * the first request. The key must name every choice that changes the
+   * shader text; shapes travel as uniforms and never belong in it.
    */
-  pipelineFor(key: string, code: () => string): { getBindGroupLayout(i: number): unknown } {
+  pipeline(key: string, code: () => string): GpuPipeline {
     let entry = this.#pipelines.get(key);
     if (entry === undefined) {
       const module = this.#device.createShaderModule({ code: code(), label: key });
@@ -268,6 +268,11 @@ export class WebGpuBackend {
       log.debug(() => `WebGPU pipeline compiled: ${key}`);
     }
     return entry.pipeline;
+  }
+
+  /** Returns the cached GEMM pipeline of a variant (encode.ts records GEMM dispatches with it). */
+  gemmPipeline(variant: GemmVariant): GpuPipeline {
+    return this.#pipeline(variant);
   }
 
   /** Number of cached pipelines (for tests). */

@@ -37,6 +37,10 @@ export interface GpuCommandEncoder {
   finish(): unknown;
 }
 
+export interface GpuPipeline {
+  getBindGroupLayout(index: number): unknown;
+}
+
 export interface GpuDeviceLostInfo {
   reason: string;
   message: string;
@@ -54,7 +58,7 @@ export interface GpuDevice {
   createShaderModule(descriptor: { code: string; label?: string }): unknown;
   createComputePipeline(descriptor: {
     layout: "auto"; label?: string; compute: { module: unknown; entryPoint: string };
-  }): { getBindGroupLayout(index: number): unknown };
+  }): GpuPipeline;
   createBindGroup(descriptor: {
     layout: unknown; entries: { binding: number; resource: { buffer: GpuBuffer; offset?: number; size?: number } }[];
   }): unknown;

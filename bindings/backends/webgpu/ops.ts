@@ -128,3 +128,5 @@ export function makeGpuNamespace(gpu: WebGpuBackend): FavorGpu {
     },
   };
 }
+
+export { makeGpuAttention, makeGpuFeatures } from "./routes.js";

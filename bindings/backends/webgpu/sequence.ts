@@ -61,7 +61,7 @@ export class GpuSequence {
    * `code()`), with `uniforms` at binding 0 and `buffers` at bindings 1, 2, ….
    */
   dispatch(key: string, code: () => string, uniforms: ArrayBuffer, buffers: GpuBuffer[], groups: [number, number, number]): void {
-    const pipeline = this.gpu.pipelineFor(key, code);
+    const pipeline = this.gpu.pipeline(key, code);
     const size = Math.max(16, Math.ceil(uniforms.byteLength / 16) * 16);
     const block = this.gpu.device.createBuffer({ size, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     this.#uniforms.push(block);
