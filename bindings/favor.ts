@@ -610,6 +610,7 @@ async function withWebGpu(
     },
     features: webgpu.makeGpuFeatures(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["features"],
     attention: webgpu.makeGpuAttention(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
+    attentionBackward: webgpu.makeGpuAttentionBackward(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
     gpu: webgpu.makeGpuNamespace(gpu),
   };
 }
