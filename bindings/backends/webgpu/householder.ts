@@ -2,7 +2,8 @@
 // bindings/backends/wasm/ops/householder.ts:
 //   U = V·diag(1/‖v_j‖),  S = 𝒫(UᵀU) = striu(UᵀU) + ½·diag(UᵀU),
 //   Q·X = X − U·S⁻¹·Uᵀ·X,  Qᵀ·X = X − U·S⁻ᵀ·Uᵀ·X.
-// Five dispatches in one submission, every intermediate on the GPU:
+// Five dispatches in one submission (a Recorder of encode.ts), every
+// intermediate on the GPU:
 //   1. householder_normalize: U (n×k, the layout of V), one invocation per column;
 //   2. GEMM G = UᵀU (k×k), of which the solve reads the upper triangle;
 //   3. GEMM Z = Uᵀ·X (k×cols);
@@ -24,7 +25,7 @@ import { log } from "../../log.js";
 import type { WasmBackend } from "../wasm/backend.js";
 import { runHouseholderForward } from "../wasm/ops/householder.js";
 import type { WebGpuBackend } from "./backend.js";
-import { withSequence } from "./sequence.js";
+import { grid, LINEAR_GROUP, Recorder, uniformWords } from "./encode.js";
 
 /** Invocations per workgroup of the column kernels. */
 const COLUMN_GROUP = 64;
@@ -38,8 +39,9 @@ struct Params { n: u32, k: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(2) var<storage, read_write> U: array<f32>;
 
 @compute @workgroup_size(${COLUMN_GROUP})
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let j = id.x;
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${LINEAR_GROUP}
+  let j = group * ${COLUMN_GROUP}u + t;
   if (j >= P.k) { return; }
   var scale = 0.0;
   for (var i = 0u; i < P.n; i++) { scale = max(scale, abs(V[i * P.k + j])); }
@@ -80,8 +82,9 @@ struct Params { k: u32, cols: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(2) var<storage, read_write> Z: array<f32>;
 
 @compute @workgroup_size(${COLUMN_GROUP})
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let c = id.x;
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${LINEAR_GROUP}
+  let c = group * ${COLUMN_GROUP}u + t;
   if (c >= P.cols) { return; }
   ${body}
 }
@@ -105,12 +108,6 @@ function allFinite(a: Float32Array): boolean {
   return true;
 }
 
-function uniformWords(values: number[]): ArrayBuffer {
-  const words = new ArrayBuffer(16);
-  new Uint32Array(words).set(values);
-  return words;
-}
-
 /**
  * Returns why householder.apply with these sizes cannot run on the GPU
  * (an operand over the binding limit, or a grid over the workgroup limit),
@@ -121,9 +118,10 @@ export function householderLimitProblem(gpu: WebGpuBackend, n: number, k: number
   if (largest > gpu.maxBindingBytes) {
     return `an operand needs ${largest} bytes, over the ${gpu.maxBindingBytes}-byte storage binding limit`;
   }
-  const groups = Math.max(Math.ceil(Math.max(n, k) / 64), Math.ceil(cols / COLUMN_GROUP), Math.ceil(k / COLUMN_GROUP));
+  // The GEMM grids are ⌈rows/64⌉ × ⌈cols/64⌉; the column kernels wrap their grid into y.
+  const groups = Math.max(Math.ceil(Math.max(n, k) / 64), Math.ceil(cols / 64));
   if (groups > gpu.device.limits.maxComputeWorkgroupsPerDimension) {
-    return `${groups} workgroups in one dimension exceed maxComputeWorkgroupsPerDimension`;
+    return `${groups} GEMM workgroups in one dimension exceed maxComputeWorkgroupsPerDimension`;
   }
   return null;
 }
@@ -151,23 +149,22 @@ export function makeGpuHouseholderApply(wasm: WasmBackend, gpu: WebGpuBackend, m
 
     log.debug(() => `householder.apply (${shape}) on WebGPU (${gpu.describe()})`);
     try {
-      await withSequence(gpu, "householder.apply", async (sequence) => {
-        const bufV = sequence.buffer(n * k, plan.v);
-        const bufX = sequence.buffer(n * cols, plan.x);
-        const bufU = sequence.buffer(n * k);
-        const bufG = sequence.buffer(k * k);
-        const bufZ = sequence.buffer(k * cols);
-        sequence.dispatch("householder_normalize", normalizeShader, uniformWords([n, k]), [bufV, bufU],
-          [Math.ceil(k / COLUMN_GROUP), 1, 1]);
-        sequence.gemm({ m: k, n: k, k: n, transA: true, transB: false, lda: k, ldb: k, ldc: k, alpha: 1, beta: 0 }, bufU, bufU, bufG);
-        sequence.gemm({ m: k, n: cols, k: n, transA: true, transB: false, lda: k, ldb: cols, ldc: cols, alpha: 1, beta: 0 },
-          bufU, bufX, bufZ);
-        sequence.dispatch(solveKey(plan.transpose), () => solveShader(plan.transpose), uniformWords([k, cols]), [bufG, bufZ],
-          [Math.ceil(cols / COLUMN_GROUP), 1, 1]);
-        sequence.gemm({ m: n, n: cols, k, transA: false, transB: false, lda: k, ldb: cols, ldc: cols, alpha: -1, beta: 1 },
-          bufU, bufZ, bufX);
-        sequence.submit();
-        await sequence.read(bufX, plan.out);
+      await Recorder.run(gpu, "householder.apply", async (rec) => {
+        const bufV = rec.upload(plan.v);
+        const bufX = rec.upload(plan.x!);
+        const bufU = rec.scratch(n * k);
+        const bufG = rec.scratch(k * k);
+        const bufZ = rec.scratch(k * cols);
+        const sizes = (a: number, b: number) => uniformWords([[a, "u"], [b, "u"], [0, "u"], [0, "u"]]);
+        rec.dispatch(gpu.pipeline("householder_normalize", normalizeShader), sizes(n, k), [bufV, bufU],
+          grid(Math.ceil(k / COLUMN_GROUP)));
+        rec.gemm({ a: bufU, b: bufU, c: bufG, m: k, n: k, k: n, transA: true, lda: k, ldb: k, ldc: k });
+        rec.gemm({ a: bufU, b: bufX, c: bufZ, m: k, n: cols, k: n, transA: true, lda: k, ldb: cols, ldc: cols });
+        rec.dispatch(gpu.pipeline(solveKey(plan.transpose), () => solveShader(plan.transpose)), sizes(k, cols), [bufG, bufZ],
+          grid(Math.ceil(cols / COLUMN_GROUP)));
+        rec.gemm({ a: bufU, b: bufZ, c: bufX, m: n, n: cols, k, lda: k, ldb: cols, ldc: cols, alpha: -1, beta: 1 });
+        await rec.submit("householder.apply");
+        await gpu.readInto(bufX.buffer, 0, plan.out);
       });
     } catch (error) {
       if (!gpu.lost) throw error;
