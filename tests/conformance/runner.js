@@ -15,7 +15,7 @@ export const CORPUS_FORMAT = "favor-conformance/2";
 export const BUILDS = ["scalar", "simd", "relaxed"];
 
 /** Ops whose corpus cases the runners also run on backend "webgpu" (the ops with a WGSL path). */
-export const WEBGPU_OPS = ["matmul", "householder.apply", "attentionBackward"];
+export const WEBGPU_OPS = ["matmul", "features", "attention", "householder.apply", "attentionBackward"];
 
 /** Rejects a corpus or tolerance table this runner cannot read. */
 export function checkCorpus(corpus, tolerances) {

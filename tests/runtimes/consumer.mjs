@@ -77,6 +77,10 @@ export function addSummary(total, part, prefix = "") {
     const build = failure.build ? ` (${failure.build})` : "";
     total.failures.push({ id: `${prefix}${failure.id}${build}`, message: failure.message });
   }
+  for (const [id, reason] of Object.entries(part.skipReasons ?? {})) {
+    total.skips ??= [];
+    total.skips.push({ id: `${prefix}${id}`, reason });
+  }
 }
 
 /** Records one check: passes when `problem` is null, else fails with it as the message. */

@@ -1,8 +1,8 @@
 // FAVOR+ attention on WebGPU: the bidirectional form and chunked causal
 // attention with a scan across chunks. The formulas are those of
 // bindings/backends/wasm/ops/linear-attention.ts; the feature maps are
-// encodeFeatureMap (features.ts) with no ε, so the stabilizers cancel in
-// the ratio num/den.
+// encodeFeatureMap (features.ts), or encodeHybridFeatureMap (hybrid.ts) for
+// hybrid kernels, with no ε, so the stabilizers cancel in the ratio num/den.
 //
 // Per batch item and head, in one command buffer:
 //   gather   X_q = d^{-1/4}·q rows, X_k = d^{-1/4}·k rows and V₁ = [v 1]
@@ -18,7 +18,7 @@
 //   causal (chunks of C rows, n_c chunks, the last padded to C):
 //            U_c = K′_cᵀV₁_c for every chunk (one batched GEMM);
 //            scan: P_0 = 0, P_{c+1} = exp(S_c − S_{c+1})·(P_c + U_c), where
-//            S_c is chunk c's key shift, so P_c holds the keys before chunk c
+//            S_c is chunk c's key shift, so P_c contains the keys before chunk c
 //            at chunk c's shift (S never decreases, so no factor exceeds 1);
 //            [num den]_c = Q′_c·P_c + tril(Q′_c·K′_cᵀ)·V₁_c (three batched
 //            GEMMs and a kernel that zeroes the upper triangle).
@@ -26,11 +26,13 @@
 // Every sum accumulates in float32. Buffers hold f32 or u32, never vec3.
 
 import { featureOutputs, headRows, type AttentionPlan } from "../../api/attention.js";
+import type { HybridProjection } from "../../api/hybrid.js";
 import type { WasmBackend } from "../wasm/backend.js";
 import { runProjection } from "../wasm/ops/projection.js";
 import type { WebGpuBackend } from "./backend.js";
 import { LINEAR_GROUP, Recorder, grid, uniformWords, type Binding } from "./encode.js";
 import { MATH_WGSL, encodeFeatureMap, featureStatsElements, featureStatsLayout } from "./features.js";
+import { encodeHybridFeatureMap, type HybridProjectionBindings } from "./hybrid.js";
 
 /** Chunking of a plan: C rows per chunk, n_c chunks, and the padded row counts of the query and key scratch. */
 function chunking(plan: AttentionPlan): { chunk: number; chunks: number; queryRows: number; keyRows: number } {
@@ -54,6 +56,16 @@ export function attentionFlops(plan: AttentionPlan): number {
   let perHead = 2 * (length + keyLength) * (m * dim + r * (valueDim + 1));
   if (plan.causal) perHead += 2 * length * Math.min(plan.chunk, length) * (r + valueDim + 1);
   return batch * heads * perHead;
+}
+
+/**
+ * Returns true when every dispatch of the plan fits the per-dimension
+ * workgroup limit: the GEMM grid has ceil(rows/64) rows of tiles and one
+ * z slice per chunk.
+ */
+export function attentionFitsGrid(plan: AttentionPlan, maxGroups: number): boolean {
+  const { chunks, queryRows, keyRows } = chunking(plan);
+  return Math.ceil(Math.max(queryRows, keyRows, featureOutputs(plan.features)) / 64) <= maxGroups && chunks <= maxGroups;
 }
 
 /** Element counts of every buffer runGpuAttention binds, for the binding-limit check. */
@@ -161,16 +173,24 @@ function elementGrid(count: number): [number, number] {
   return grid(Math.ceil(count / 64));
 }
 
-/** Runs a validated attention plan (no hybrid map) on the device and returns plan.out. */
+/** Runs a validated attention plan on the device and returns plan.out. */
 export async function runGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionPlan): Promise<Float32Array> {
   const { shape, features } = plan;
   const { batch, heads, length, keyLength, dim, valueDim: dv } = shape;
   const query = features.query;
   const key = features.key;
+  const hybrid = features.hybrid;
   const m = query.features;
-  const r = query.outputs;
+  const r = featureOutputs(features);
   const { chunk, chunks, queryRows, keyRows } = chunking(plan);
-  const projection = features.projection ?? (features.draw === null ? null : runProjection(wasm, features.draw));
+  const projection = hybrid !== null ? null : features.projection ?? (features.draw === null ? null : runProjection(wasm, features.draw));
+  let hybridProjections: HybridProjection | null = null;
+  if (hybrid !== null) {
+    const draws = hybrid.draws;
+    hybridProjections = hybrid.projection ?? (draws === null ? null : {
+      base1: runProjection(wasm, draws.base1), base2: runProjection(wasm, draws.base2), lambda: runProjection(wasm, draws.lambda),
+    });
+  }
   const inputScale = Math.fround(dim ** -0.25);
 
   // Row flags per batch item: 1 for a padded key or a row past the end.
@@ -191,7 +211,22 @@ export async function runGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, pla
     const mask = rec.upload(flags);
     const out = rec.scratch(plan.out.length);
     const allProjections = projection === null ? null : rec.upload(projection);
-    const headProjection = features.perHead ? rec.scratch(m * dim) : allProjections;
+    const headProjection = features.perHead && hybrid === null ? rec.scratch(m * dim) : allProjections;
+    // Hybrid projections, shared or one slice per head (copied per head, because bindings start at 0).
+    const hybridParts = ["base1", "base2", "lambda"] as const;
+    let hybridAll: HybridProjectionBindings | null = null;
+    let hybridHead: HybridProjectionBindings | null = null;
+    const hybridRows = hybrid === null ? null
+      : { base1: hybrid.query.bases[0].features, base2: hybrid.query.bases[1].features, lambda: hybrid.query.lambdaFeatures };
+    if (hybrid !== null && hybridProjections !== null && hybridRows !== null) {
+      const all = {
+        base1: rec.upload(hybridProjections.base1), base2: rec.upload(hybridProjections.base2), lambda: rec.upload(hybridProjections.lambda),
+      };
+      hybridAll = all;
+      hybridHead = hybrid.perHead
+        ? { base1: rec.scratch(hybridRows.base1 * dim), base2: rec.scratch(hybridRows.base2 * dim), lambda: rec.scratch(hybridRows.lambda * dim) }
+        : all;
+    }
     const xq = rec.scratch(queryRows * dim);
     const xk = rec.scratch(keyRows * dim);
     const values = rec.scratch(keyRows * (dv + 1));
@@ -224,20 +259,30 @@ export async function runGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, pla
         if (features.perHead && allProjections !== null && headProjection !== null) {
           rec.copy(allProjections.buffer, head * m * dim, headProjection.buffer, 0, m * dim);
         }
+        if (hybrid !== null && hybrid.perHead && hybridAll !== null && hybridHead !== null && hybridRows !== null) {
+          for (const part of hybridParts) {
+            const count = hybridRows[part] * dim;
+            rec.copy(hybridAll[part].buffer, head * count, hybridHead[part].buffer, 0, count);
+          }
+        }
         gatherRows(q, xq, queryRows, dim, length, qRows.offset, qRows.ld, inputScale, false, null);
         gatherRows(k, xk, keyRows, dim, keyLength, kRows.offset, kRows.ld, inputScale, false, item * keyRows);
         gatherRows(v, values, keyRows, dv, keyLength, vRows.offset, vRows.ld, 1, true, item * keyRows);
-        encodeFeatureMap(rec, { map: query, rows: queryRows, x: xq, projection: headProjection, out: qf, stats: queryStats });
-        encodeFeatureMap(rec, {
-          map: key, rows: keyRows, x: xk, projection: headProjection, out: kf, stats: keyStats,
-          mask, maskOffset: item * keyRows, group: plan.causal ? chunk : keyRows,
-        });
+        const keyMasking = { mask, maskOffset: item * keyRows, group: plan.causal ? chunk : keyRows };
+        if (hybrid !== null && hybridHead !== null) {
+          encodeHybridFeatureMap(rec, { map: hybrid.query, rows: queryRows, x: xq, projections: hybridHead, out: qf, stats: queryStats });
+          encodeHybridFeatureMap(rec, { map: hybrid.key, rows: keyRows, x: xk, projections: hybridHead, out: kf, stats: keyStats, ...keyMasking });
+        } else {
+          encodeFeatureMap(rec, { map: query, rows: queryRows, x: xq, projection: headProjection, out: qf, stats: queryStats });
+          encodeFeatureMap(rec, { map: key, rows: keyRows, x: xk, projection: headProjection, out: kf, stats: keyStats, ...keyMasking });
+        }
 
         if (!plan.causal) {
           rec.gemm({ a: kf, b: values, c: state, m: r, n: dv + 1, k: keyRows, transA: true, lda: r, ldb: dv + 1, ldc: dv + 1 });
           rec.gemm({ a: qf, b: state, c: numerators, m: length, n: dv + 1, k: r, lda: r, ldb: dv + 1, ldc: dv + 1 });
         } else if (prefix !== null && products !== null) {
-          const exponential = ["positive", "hyperbolic", "exp", "trig"].includes(key.kind);
+          // Hybrid bases are always exponential maps (positive, hyperbolic or trig).
+          const exponential = hybrid !== null || ["positive", "hyperbolic", "exp", "trig"].includes(key.kind);
           rec.gemm({
             a: kf, b: values, c: state, m: r, n: dv + 1, k: chunk, transA: true, lda: r, ldb: dv + 1, ldc: dv + 1,
             batch: chunks, strideA: chunk * r, strideB: chunk * (dv + 1), strideC: size,

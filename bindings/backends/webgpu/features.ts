@@ -28,13 +28,15 @@
 // Arithmetic: float32 throughout. exp, sin and cos are written out below
 // instead of WGSL's built-ins, whose accuracy WGSL leaves loose (exp:
 // 3 + 2·|x| ULP; sin and cos: 2^-11 absolute, only on [−π, π]). exp is the
-// polynomial of assembly/math/exp.ts. sin and cos reduce x by π/2 in three
-// float32 parts (Cody–Waite), exact products for |x| < 2^12·π/2 ≈ 6400, and
-// evaluate the polynomials of assembly/math/sincos.ts; above that range the
-// reduction error grows like |x|·2^-36. The shader compiler may fuse
+// polynomial of assembly/math/exp.ts (measured at most 1.1 ULP). sin and cos
+// reduce x by π/2 in four float32 parts of 8 significant bits (Cody–Waite),
+// whose products with k are exact for |x| < 2^16·π/2 ≈ 1.0e5, and evaluate
+// the polynomials of assembly/math/sincos.ts without its low-order
+// correction (measured at most 2.2 ULP for |x| <= 6000); above 1.0e5 the
+// reduction error grows with |x|. The shader compiler may fuse
 // multiply-adds and may flush subnormal values to zero (WGSL allows both),
-// so results differ from WASM in the last bits; tests/conformance/tolerances.json
-// derives the WebGPU tolerance. NaN inputs give unspecified results, because
+// so results differ from WASM in the last bits. The WebGPU tolerance in
+// tests/conformance/tolerances.json is derived from these errors. NaN inputs give unspecified results, because
 // WGSL's max and clamp need not propagate NaN.
 
 import type { FeatureMap } from "../../api/features.js";
@@ -78,9 +80,10 @@ fn exp_f32(x: f32) -> f32 {
 }
 fn sincos_f32(x: f32) -> vec2<f32> {
   let kf = round(x * bitcast<f32>(0x3F22F983u));
-  var r = x - kf * bitcast<f32>(0x3FC91000u);
-  r = r - kf * bitcast<f32>(0xB6957000u);
-  r = r - kf * bitcast<f32>(0xB06F4BA0u);
+  var r = x - kf * bitcast<f32>(0x3FC90000u);
+  r = r - kf * bitcast<f32>(0x39FE0000u);
+  r = r - kf * bitcast<f32>(0xB52C0000u);
+  r = r - kf * bitcast<f32>(0x30885A30u);
   let z = r * r;
   var s = bitcast<f32>(0x36365B71u);
   s = s * z + bitcast<f32>(0xB9500786u);
@@ -170,7 +173,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
 `;
 }
 
-/** exponentKind: 0 = top − h, 1 = top, 2 = h. */
+/** Returns the WGSL source of the shift kernel; its exponent_kind uniform picks e_i = top − h (0), top (1) or h (2). */
 function shiftShader(): string {
   return `// features.shift
 struct Params { rows: u32, group: u32, mode: u32, exponent_kind: u32, given: f32, masked: u32, mask_offset: u32, pad: u32 }
@@ -219,7 +222,7 @@ fn main(@builtin(local_invocation_index) t: u32) {
 `;
 }
 
-/** The WGSL expression of one pointwise or exponential map value for z = v; c is the row's exponent offset. */
+/** Returns the WGSL source of the apply kernel of one kind: z = v becomes scale·(map + ε), with c the row's exponent offset. */
 function applyShader(kind: FeatureMap["kind"]): string {
   const exponential = EXPONENTIAL.has(kind);
   let body: string;
@@ -323,7 +326,9 @@ export function encodeFeatureMap(rec: Recorder, call: FeatureMapCall): void {
     // 3. Shifts and the largest exponent.
     if (map.role === "query") mode = SHIFT_PER_ROW;
     else if (map.role === "key") mode = map.keyShift === null ? SHIFT_GROUPED : SHIFT_GIVEN;
-    const exponentKind = map.kind === "trig" ? 2 : map.kind === "exp" ? 1 : 0;
+    let exponentKind = 0;
+    if (map.kind === "exp") exponentKind = 1;
+    else if (map.kind === "trig") exponentKind = 2;
     const group = Math.max(1, Math.min(call.group ?? rows, rows));
     const shift = backend.pipeline("features.shift", shiftShader);
     rec.dispatch(shift, uniformWords([
