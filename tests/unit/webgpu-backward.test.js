@@ -4,8 +4,9 @@
 // with the tolerance chain·u·M of gradientTolerance (M = the gradient
 // summed in magnitudes), as the WASM suite does. Also lengths that are not
 // a multiple of the chunk, padded keys holding NaN, large exponents, per-head
-// and drawn projections, and the cases that run on WASM instead. Without an
-// adapter every test fails with the reason; nothing is skipped.
+// and drawn projections, the projection gradient, and the cases that run on
+// WASM instead. Without an adapter every test fails with the reason; nothing
+// is skipped.
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -59,10 +60,17 @@ async function checkGpu(favor, shape, options, data, context) {
   const r = features === 0 ? shape.dim : (["hyperbolic", "trig"].includes(options.kernel) ? 2 : 1) * features;
   const chain = { keys: keyLength + 1, r, dim: shape.dim, valueDim: shape.valueDim ?? shape.dim, exponentSize: exponentSize(q, k, shape, options) };
   let worst = 0;
-  for (const name of ["dq", "dk", "dv"]) {
-    const tolerance = gradientTolerance(size[name], chain);
+  const check = (name, tolerance) => {
     assertClose(got[name], ref[name], tolerance, `${context} ${name}`);
     for (let i = 0; i < tolerance.length; i++) worst = Math.max(worst, Math.abs(got[name][i] - ref[name][i]) / tolerance[i]);
+  };
+  for (const name of ["dq", "dk", "dv"]) check(name, gradientTolerance(size[name], chain));
+  if (options.returnProjectionGradient) {
+    // dW sums the terms of every row of every head that shares W, as in the WASM suite.
+    const rows = shape.batch * (shape.length + keyLength) * (ref.dprojection.length === features * shape.dim ? shape.heads : 1);
+    check("dprojection", gradientTolerance(size.dprojection, { ...chain, keys: chain.keys + rows }));
+  } else {
+    assert.equal(got.dprojection, undefined, `${context}: dprojection only on request`);
   }
   return { got, worst };
 }
@@ -170,21 +178,31 @@ describe("attentionBackward on webgpu (node, SwiftShader)", () => {
     await checkGpu(favor, shape, { causal: true, kernel: "relu", features: 0, chunk: 4 }, data, "relu without projection");
   });
 
+  test("projection gradient, shared and per head", async () => {
+    const favor = await sharedFavor();
+    const data = inputs(shape, 800);
+    const perHead = seededFloats(shape.heads * 6 * 4, 801);
+    for (const [kernel, causal, w] of [["positive", false, projection], ["positive", true, perHead], ["trig", true, projection], ["relu", false, perHead]]) {
+      const options = { causal, kernel, features: 6, projection: w, chunk: 4, returnProjectionGradient: true };
+      const messages = await collectLogs(setLogLevel, setLogSink, async () => {
+        await checkGpu(favor, shape, options, data, `dprojection ${kernel} causal ${causal} per-head ${w === perHead}`);
+      });
+      assert.match(messages.join("\n"), /on WebGPU/);
+    }
+  });
+
   test("fallbacks to WASM are logged", async () => {
     const favor = await sharedFavor();
     const data = inputs(shape, 600);
     const options = { ...shape, causal: true, kernel: "positive", features: 6, projection, chunk: 4 };
     const messages = await collectLogs(setLogLevel, setLogSink, async () => {
-      const withW = await favor.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, returnProjectionGradient: true });
-      assert.deepEqual(withW, favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, returnProjectionGradient: true }));
       const q = data.q.slice();
       q[3] = Number.NaN;
       const nan = await favor.attentionBackward(q, data.k, data.v, data.gradOut, options);
       assert.deepEqual(nan, favor.sync.attentionBackward(q, data.k, data.v, data.gradOut, options), "the WASM result, NaN included");
     });
     const text = messages.join("\n");
-    assert.match(text, /debug: attentionBackward \(causal, positive, batch 2, heads 2, length 19, keyLength 19\) on WASM: returnProjectionGradient has no WGSL path/);
-    assert.match(text, /on WASM: an input is not finite/);
+    assert.match(text, /debug: attentionBackward \(causal, positive, batch 2, heads 2, length 19, keyLength 19\) on WASM: an input is not finite/);
 
     const small = await gpuFavor({ webgpu: { maxBindingBytes: 256 } });
     const limited = await collectLogs(setLogLevel, setLogSink, async () => {

@@ -28,9 +28,13 @@
 // so it grows with the length, unlike the WASM path. Nothing is subtracted,
 // so stateCheckpoints and statePrecision do not apply and are ignored.
 //
-// Runs on WASM instead: returnProjectionGradient (no WGSL path yet),
-// non-finite inputs (WGSL lets implementations assume finite values), and
-// buffers over the binding limit or grids over the workgroup limit (warning).
+// With returnProjectionGradient, ∂L/∂W = Σ_rows Aᵀ·x̃ reuses the
+// coefficients A of the input gradients (one GEMM per side for a shared
+// projection, per item for per-head ones).
+//
+// Runs on WASM instead: non-finite inputs (WGSL lets implementations assume
+// finite values), and buffers over the binding limit or grids over the
+// workgroup limit (warning).
 
 import { headRows, type AttentionShape } from "../../api/attention.js";
 import { planAttentionBackward, type AttentionBackwardOptions, type AttentionBackwardPlan, type AttentionGradients } from "../../api/backward.js";
@@ -378,10 +382,10 @@ function encodePreactivations(rec: Recorder, g: Geometry, side: Side, projection
     rec.gemm({ a: side.x, b: projection.all, c: t, m: g.items * side.rowsPerItem, n: g.m, k: dim, transB: true, lda: dim, ldb: dim, ldc: g.m });
     return t;
   }
+  const head = rec.scratch(g.m * dim);
+  const rows = rec.scratch(side.rowsPerItem * dim);
+  const out = rec.scratch(side.rowsPerItem * g.m);
   for (let z = 0; z < g.items; z++) {
-    const head = rec.scratch(g.m * dim);
-    const rows = rec.scratch(side.rowsPerItem * dim);
-    const out = rec.scratch(side.rowsPerItem * g.m);
     rec.copy(projection.all.buffer, (z % heads) * g.m * dim, head.buffer, 0, g.m * dim);
     rec.copy(side.x.buffer, z * side.rowsPerItem * dim, rows.buffer, 0, side.rowsPerItem * dim);
     rec.gemm({ a: rows, b: head, c: out, m: side.rowsPerItem, n: g.m, k: dim, transB: true, lda: dim, ldb: dim, ldc: g.m });
@@ -390,10 +394,14 @@ function encodePreactivations(rec: Recorder, g: Geometry, side: Side, projection
   return t;
 }
 
-/** Records the input gradient (item-major rows×dim) of one side from its feature gradient φ̄. */
+/**
+ * Records the input gradient (item-major rows×dim) of one side from its
+ * feature gradient φ̄. Returns it with the coefficients A (rows×width), which
+ * the projection gradient reuses: ∂L/∂ω_l = Σ_rows A_l·x̃.
+ */
 function encodeInputGradient(
   rec: Recorder, g: Geometry, side: Side, dphi: Binding, projection: Projection | null, dim: number, inputScale: number,
-): Binding {
+): { gradient: Binding; coefficients: Binding } {
   const backend = rec.backend;
   const rows = g.items * side.rowsPerItem;
   const coefficients = rec.scratch(rows * g.width);
@@ -410,10 +418,11 @@ function encodeInputGradient(
     if (heads === 1) {
       rec.gemm({ a: coefficients, b: projection.all, c: xbar, m: rows, n: dim, k: g.m, lda: g.m, ldb: dim, ldc: dim });
     } else {
+      // The commands run in order, so one set of item buffers serves every item.
+      const head = rec.scratch(g.m * dim);
+      const part = rec.scratch(side.rowsPerItem * g.m);
+      const out = rec.scratch(side.rowsPerItem * dim);
       for (let z = 0; z < g.items; z++) {
-        const head = rec.scratch(g.m * dim);
-        const part = rec.scratch(side.rowsPerItem * g.m);
-        const out = rec.scratch(side.rowsPerItem * dim);
         rec.copy(projection.all.buffer, (z % heads) * g.m * dim, head.buffer, 0, g.m * dim);
         rec.copy(coefficients.buffer, z * side.rowsPerItem * g.m, part.buffer, 0, side.rowsPerItem * g.m);
         rec.gemm({ a: part, b: head, c: out, m: side.rowsPerItem, n: dim, k: g.m, lda: g.m, ldb: dim, ldc: dim });
@@ -425,6 +434,47 @@ function encodeInputGradient(
   rec.dispatch(backend.pipeline("attention_backward.input_gradient", () => INPUT_GRADIENT_WGSL),
     uniformWords([[rows * dim, "u"], [dim, "u"], [inputScale, "f"], [0, "u"]]),
     [xbar, rowCoefficients, side.x, out], elementGrid(rows * dim));
+  return { gradient: out, coefficients };
+}
+
+/**
+ * Records ∂L/∂W = Σ_rows Aᵀ·x̃ over the queries and keys of every item: one
+ * m×dim matrix summed over all heads for a shared projection, one per head
+ * (summed over the batch) otherwise. Returns the heads·m·dim or m·dim result.
+ */
+function encodeProjectionGradient(
+  rec: Recorder, g: Geometry, parts: { side: Side; coefficients: Binding }[], projection: Projection, dim: number, heads: number,
+): Binding {
+  const size = g.m * dim;
+  if (!projection.perHead) {
+    const out = rec.scratch(size);
+    parts.forEach(({ side, coefficients }, i) => {
+      rec.gemm({
+        a: coefficients, b: side.x, c: out, m: g.m, n: dim, k: g.items * side.rowsPerItem, transA: true,
+        lda: g.m, ldb: dim, ldc: dim, beta: i === 0 ? 0 : 1,
+      });
+    });
+    return out;
+  }
+  const out = rec.scratch(heads * size);
+  const sums = Array.from({ length: heads }, () => rec.scratch(size));
+  const started = new Array<boolean>(heads).fill(false);
+  for (const { side, coefficients } of parts) {
+    const rows = side.rowsPerItem;
+    const itemA = rec.scratch(rows * g.m);
+    const itemX = rec.scratch(rows * dim);
+    for (let z = 0; z < g.items; z++) {
+      const head = z % heads;
+      rec.copy(coefficients.buffer, z * rows * g.m, itemA.buffer, 0, rows * g.m);
+      rec.copy(side.x.buffer, z * rows * dim, itemX.buffer, 0, rows * dim);
+      rec.gemm({
+        a: itemA, b: itemX, c: sums[head], m: g.m, n: dim, k: rows, transA: true, lda: g.m, ldb: dim, ldc: dim,
+        beta: started[head] ? 1 : 0,
+      });
+      started[head] = true;
+    }
+  }
+  sums.forEach((sum, head) => rec.copy(sum.buffer, 0, out.buffer, head * size, size));
   return out;
 }
 
@@ -445,6 +495,7 @@ async function runOnGpu(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionBa
   const dq = new Float32Array(plan.q.length);
   const dk = new Float32Array(plan.k.length);
   const dv = new Float32Array(plan.v.length);
+  const dprojection = plan.returnProjectionGradient && matrix !== null ? new Float32Array(matrix.length) : null;
 
   await Recorder.run(gpu, plan.op, async (rec) => {
     const projection = matrix === null ? null : { all: rec.upload(matrix), perHead: plan.features.perHead };
@@ -478,18 +529,22 @@ async function runOnGpu(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionBa
 
     const gradQ = encodeInputGradient(rec, g, query, dqf, projection, dim, inputScale);
     const gradK = encodeInputGradient(rec, g, key, dkf, projection, dim, inputScale);
+    const gradW = plan.returnProjectionGradient && projection !== null
+      ? encodeProjectionGradient(rec, g, [{ side: query, ...gradQ }, { side: key, ...gradK }], projection, dim, heads)
+      : null;
     await rec.submit(plan.op);
     const hostQ = new Float32Array(g.items * g.rowsQ * dim);
     const hostK = new Float32Array(g.items * g.rowsK * dim);
     const hostU = new Float32Array(g.items * g.rowsK * w);
-    await gpu.readInto(gradQ.buffer, 0, hostQ);
-    await gpu.readInto(gradK.buffer, 0, hostK);
+    await gpu.readInto(gradQ.gradient.buffer, 0, hostQ);
+    await gpu.readInto(gradK.gradient.buffer, 0, hostK);
+    if (gradW !== null && dprojection !== null) await gpu.readInto(gradW.buffer, 0, dprojection);
     await gpu.readInto(du.buffer, 0, hostU);
     scatterHeads(hostQ, dq, shape, length, dim, dim, g.rowsQ, null);
     scatterHeads(hostK, dk, shape, keyLength, dim, dim, g.rowsK, realKey);
     scatterHeads(hostU, dv, shape, keyLength, valueDim, w, g.rowsK, realKey);
   });
-  return { dq, dk, dv };
+  return dprojection === null ? { dq, dk, dv } : { dq, dk, dv, dprojection };
 }
 
 /** Item-major buffers of the products: features, U, B, Ĝ and the gradients w.r.t. Q′, K′ and U. */
@@ -583,8 +638,6 @@ export function makeGpuAttentionBackward(wasm: WasmBackend, gpu: WebGpuBackend, 
       log[level](() => `${what} on WASM: ${why}`);
       return runAttentionBackward(wasm, plan);
     };
-    // NOTE: dprojection has no WGSL path yet.
-    if (plan.returnProjectionGradient) return onWasm("returnProjectionGradient has no WGSL path");
     const flops = attentionBackwardFlops(plan);
     if (mode === "auto" && flops < minFlops) return onWasm(`about ${flops} flops < the auto threshold ${minFlops}`);
     const projectionFinite = plan.features.projection === null || allFinite(plan.features.projection);
