@@ -77,9 +77,9 @@ export function addSummary(total, part, prefix = "") {
     const build = failure.build ? ` (${failure.build})` : "";
     total.failures.push({ id: `${prefix}${failure.id}${build}`, message: failure.message });
   }
-  for (const [id, reason] of Object.entries(part.skipReasons ?? {})) {
-    total.skips ??= [];
-    total.skips.push({ id: `${prefix}${id}`, reason });
+  for (const reason of part.skipReasons ?? []) {
+    total.skipReasons ??= [];
+    total.skipReasons.push(`${prefix}${reason}`);
   }
 }
 

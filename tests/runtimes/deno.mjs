@@ -93,7 +93,7 @@ export async function runDeno({ consumerDir }) {
   addDenoTest(summary, "deno test (webgpu)", gpuTest);
   const reasons = skipReasons(gpuTest.output);
   if (icd === null) reasons.push("lavapipe's Vulkan ICD (lvp_icd.*.json) is not installed: apt-get install mesa-vulkan-drivers");
-  summary.skips = reasons.map((reason) => ({ id: "webgpu", reason }));
+  summary.skipReasons = reasons.map((reason) => `webgpu: ${reason}`);
 
   const example = deno(["run", "--allow-read", "--no-lock", "--cached-only", "examples/deno/main.js"], root);
   const exampleOk = example.status === 0 && /C = \[\[58, 64\], \[139, 154\]\]/.test(example.output) &&

@@ -41,7 +41,7 @@ try {
     const seconds = ((performance.now() - start) / 1000).toFixed(1);
     console.log(`runtime ${name}: ${passed} passed, ${failed} failed, ${skipped} skipped (${seconds} s)`);
     for (const failure of failures) console.log(`  FAIL ${name} ${failure.id}: ${failure.message}`);
-    for (const skip of results[name].skips ?? []) console.log(`  SKIP ${name} ${skip.id}: ${skip.reason}`);
+    for (const reason of results[name].skipReasons ?? []) console.log(`  SKIP ${name}: ${reason}`);
   }
 } finally {
   consumer.remove();
