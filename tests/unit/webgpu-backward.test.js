@@ -211,6 +211,20 @@ describe("attentionBackward on webgpu (node, SwiftShader)", () => {
     assert.match(limited.join("\n"), /warn: attentionBackward .* on WASM: a buffer needs \d+ bytes, over the 256-byte storage binding limit/);
   });
 
+  test("passes over groups of heads under the binding limit", async () => {
+    // One head needs at most 120 floats (480 bytes) per buffer here, all four heads 1920: two passes of two heads.
+    const limited = await gpuFavor({ webgpu: { maxBindingBytes: 1024 } });
+    const data = inputs(shape, 900);
+    const perHead = seededFloats(shape.heads * 6 * 4, 901);
+    for (const [causal, w] of [[false, projection], [true, perHead], [true, projection]]) {
+      const options = { causal, kernel: "positive", features: 6, projection: w, chunk: 4, returnProjectionGradient: true };
+      const messages = await collectLogs(setLogLevel, setLogSink, async () => {
+        await checkGpu(limited, shape, options, data, `passes causal ${causal} per-head ${w === perHead}`);
+      });
+      assert.match(messages.join("\n"), /on WebGPU \(.*\), 2 pass\(es\) of up to 2 heads/);
+    }
+  });
+
   test("auto: below the threshold on WASM", async () => {
     const favor = await gpuFavor({ backend: "auto" });
     const data = inputs(shape, 700);

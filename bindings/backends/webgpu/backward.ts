@@ -32,9 +32,10 @@
 // coefficients A of the input gradients (one GEMM per side for a shared
 // projection, per item for per-head ones).
 //
-// Runs on WASM instead: non-finite inputs (WGSL lets implementations assume
-// finite values), and buffers over the binding limit or grids over the
-// workgroup limit (warning).
+// A call whose buffers exceed the binding limit runs in passes over groups
+// of heads. It runs on WASM instead for non-finite inputs (WGSL lets
+// implementations assume finite values), or when a single head exceeds the
+// binding limit or the workgroup limit (warning).
 
 import { headRows, type AttentionShape } from "../../api/attention.js";
 import { planAttentionBackward, type AttentionBackwardOptions, type AttentionBackwardPlan, type AttentionGradients } from "../../api/backward.js";
@@ -239,6 +240,8 @@ function keysFinite(plan: AttentionBackwardPlan): boolean {
 
 /** Geometry of one call on the GPU. */
 interface Geometry {
+  /** The items z = b·heads + h of this pass: first … first + items − 1. */
+  first: number;
   items: number;
   /** Query and key rows per item (causal: padded to a multiple of the chunk). */
   rowsQ: number;
@@ -252,11 +255,11 @@ interface Geometry {
   r: number;
 }
 
-function geometry(plan: AttentionBackwardPlan): Geometry {
-  const { batch, heads, length, keyLength, dim } = plan.shape;
+/** Returns the geometry of a pass over `items` items starting at item `first`. */
+function geometry(plan: AttentionBackwardPlan, first: number, items: number): Geometry {
+  const { length, keyLength, dim } = plan.shape;
   const map = plan.features.query;
-  const items = batch * heads;
-  const common = { items, m: map.features, width: map.features > 0 ? map.features : dim, r: map.outputs };
+  const common = { first, items, m: map.features, width: map.features > 0 ? map.features : dim, r: map.outputs };
   if (!plan.causal) return { ...common, rowsQ: length, rowsK: keyLength, chunk: keyLength, chunks: 1 };
   const chunk = Math.min(plan.chunk, length);
   const chunks = Math.ceil(length / chunk);
@@ -271,7 +274,8 @@ function limitProblem(gpu: WebGpuBackend, plan: AttentionBackwardPlan, g: Geomet
   const w = valueDim + 1;
   const sizes = [
     nq * dim, nk * dim, nq * g.r, nk * g.r, nq * g.width, nk * g.width, nq * w, nk * w,
-    g.items * g.chunks * g.r * w, g.items * g.chunks * g.chunk * g.chunk, g.items * g.m * dim,
+    g.items * g.chunks * g.r * w, plan.causal ? g.items * g.chunks * g.chunk * g.chunk : 0,
+    (plan.features.perHead ? plan.shape.heads : 1) * g.m * dim,
   ];
   const largest = Math.max(...sizes) * 4;
   if (largest > gpu.maxBindingBytes) {
@@ -282,40 +286,43 @@ function limitProblem(gpu: WebGpuBackend, plan: AttentionBackwardPlan, g: Geomet
   return null;
 }
 
-/** Copies each head's rows (times `scale`) into an item-major matrix of rowsPerItem rows, zeros elsewhere. */
+/**
+ * Copies the rows (times `scale`) of the pass's items into an item-major
+ * matrix of rowsPerItem rows per item, zeros elsewhere.
+ */
 function gatherHeads(
-  source: Float32Array, shape: AttentionShape, rows: number, width: number, rowsPerItem: number,
+  source: Float32Array, shape: AttentionShape, g: Geometry, rows: number, width: number, rowsPerItem: number,
   scale: number, keep: ((item: number, row: number) => boolean) | null, ones = false,
 ): Float32Array {
   const stride = ones ? width + 1 : width;
-  const out = new Float32Array(shape.batch * shape.heads * rowsPerItem * stride);
-  for (let item = 0; item < shape.batch; item++) {
-    for (let head = 0; head < shape.heads; head++) {
-      const { offset, ld } = headRows(shape, item, head, rows, width);
-      const base = (item * shape.heads + head) * rowsPerItem * stride;
-      for (let i = 0; i < rows; i++) {
-        if (keep !== null && !keep(item, i)) continue;
-        for (let c = 0; c < width; c++) out[base + i * stride + c] = Math.fround(source[offset + i * ld + c] * scale);
-        if (ones) out[base + i * stride + width] = 1;
-      }
+  const out = new Float32Array(g.items * rowsPerItem * stride);
+  for (let z = 0; z < g.items; z++) {
+    const item = Math.floor((g.first + z) / shape.heads);
+    const head = (g.first + z) % shape.heads;
+    const { offset, ld } = headRows(shape, item, head, rows, width);
+    const base = z * rowsPerItem * stride;
+    for (let i = 0; i < rows; i++) {
+      if (keep !== null && !keep(item, i)) continue;
+      for (let c = 0; c < width; c++) out[base + i * stride + c] = Math.fround(source[offset + i * ld + c] * scale);
+      if (ones) out[base + i * stride + width] = 1;
     }
   }
   return out;
 }
 
-/** Writes item-major rows (the first `width` of each `stride`) back into the layout of `shape`; dropped rows get 0. */
+/** Writes the pass's item-major rows (the first `width` of each `stride`) into the layout of `shape`; dropped rows get 0. */
 function scatterHeads(
-  source: Float32Array, target: Float32Array, shape: AttentionShape, rows: number, width: number, stride: number,
+  source: Float32Array, target: Float32Array, shape: AttentionShape, g: Geometry, rows: number, width: number, stride: number,
   rowsPerItem: number, keep: ((item: number, row: number) => boolean) | null,
 ): void {
-  for (let item = 0; item < shape.batch; item++) {
-    for (let head = 0; head < shape.heads; head++) {
-      const { offset, ld } = headRows(shape, item, head, rows, width);
-      const base = (item * shape.heads + head) * rowsPerItem * stride;
-      for (let i = 0; i < rows; i++) {
-        const kept = keep === null || keep(item, i);
-        for (let c = 0; c < width; c++) target[offset + i * ld + c] = kept ? source[base + i * stride + c] : 0;
-      }
+  for (let z = 0; z < g.items; z++) {
+    const item = Math.floor((g.first + z) / shape.heads);
+    const head = (g.first + z) % shape.heads;
+    const { offset, ld } = headRows(shape, item, head, rows, width);
+    const base = z * rowsPerItem * stride;
+    for (let i = 0; i < rows; i++) {
+      const kept = keep === null || keep(item, i);
+      for (let c = 0; c < width; c++) target[offset + i * ld + c] = kept ? source[base + i * stride + c] : 0;
     }
   }
 }
@@ -354,7 +361,7 @@ function encodeFeatures(
   const itemK = scratch(g.rowsK);
   for (let z = 0; z < g.items; z++) {
     if (projection !== null && projection.perHead && headProjection !== null) {
-      rec.copy(projection.all.buffer, (z % heads) * g.m * dim, headProjection.buffer, 0, g.m * dim);
+      rec.copy(projection.all.buffer, ((g.first + z) % heads) * g.m * dim, headProjection.buffer, 0, g.m * dim);
     }
     rec.copy(query.x.buffer, z * g.rowsQ * dim, itemQ.x.buffer, 0, g.rowsQ * dim);
     encodeFeatureMap(rec, { map: query.map, rows: g.rowsQ, x: itemQ.x, projection: headProjection, out: itemQ.f, stats: itemQ.stats });
@@ -386,7 +393,7 @@ function encodePreactivations(rec: Recorder, g: Geometry, side: Side, projection
   const rows = rec.scratch(side.rowsPerItem * dim);
   const out = rec.scratch(side.rowsPerItem * g.m);
   for (let z = 0; z < g.items; z++) {
-    rec.copy(projection.all.buffer, (z % heads) * g.m * dim, head.buffer, 0, g.m * dim);
+    rec.copy(projection.all.buffer, ((g.first + z) % heads) * g.m * dim, head.buffer, 0, g.m * dim);
     rec.copy(side.x.buffer, z * side.rowsPerItem * dim, rows.buffer, 0, side.rowsPerItem * dim);
     rec.gemm({ a: rows, b: head, c: out, m: side.rowsPerItem, n: g.m, k: dim, transB: true, lda: dim, ldb: dim, ldc: g.m });
     rec.copy(out.buffer, 0, t.buffer, z * side.rowsPerItem * g.m, side.rowsPerItem * g.m);
@@ -423,7 +430,7 @@ function encodeInputGradient(
       const part = rec.scratch(side.rowsPerItem * g.m);
       const out = rec.scratch(side.rowsPerItem * dim);
       for (let z = 0; z < g.items; z++) {
-        rec.copy(projection.all.buffer, (z % heads) * g.m * dim, head.buffer, 0, g.m * dim);
+        rec.copy(projection.all.buffer, ((g.first + z) % heads) * g.m * dim, head.buffer, 0, g.m * dim);
         rec.copy(coefficients.buffer, z * side.rowsPerItem * g.m, part.buffer, 0, side.rowsPerItem * g.m);
         rec.gemm({ a: part, b: head, c: out, m: side.rowsPerItem, n: dim, k: g.m, lda: g.m, ldb: dim, ldc: dim });
         rec.copy(out.buffer, 0, xbar.buffer, z * side.rowsPerItem * dim, side.rowsPerItem * dim);
@@ -456,7 +463,8 @@ function encodeProjectionGradient(
     });
     return out;
   }
-  const out = rec.scratch(heads * size);
+  // Heads with no item in this pass keep zeros.
+  const out = rec.upload(new Float32Array(heads * size));
   const sums = Array.from({ length: heads }, () => rec.scratch(size));
   const started = new Array<boolean>(heads).fill(false);
   for (const { side, coefficients } of parts) {
@@ -464,7 +472,7 @@ function encodeProjectionGradient(
     const itemA = rec.scratch(rows * g.m);
     const itemX = rec.scratch(rows * dim);
     for (let z = 0; z < g.items; z++) {
-      const head = z % heads;
+      const head = (g.first + z) % heads;
       rec.copy(coefficients.buffer, z * rows * g.m, itemA.buffer, 0, rows * g.m);
       rec.copy(side.x.buffer, z * rows * dim, itemX.buffer, 0, rows * dim);
       rec.gemm({
@@ -474,12 +482,19 @@ function encodeProjectionGradient(
       started[head] = true;
     }
   }
-  sums.forEach((sum, head) => rec.copy(sum.buffer, 0, out.buffer, head * size, size));
+  sums.forEach((sum, head) => {
+    if (started[head]) rec.copy(sum.buffer, 0, out.buffer, head * size, size);
+  });
   return out;
 }
 
-/** Runs the whole backward pass on the GPU and returns the gradients. */
-async function runOnGpu(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionBackwardPlan, g: Geometry): Promise<AttentionGradients> {
+/**
+ * Runs the backward pass of the items of `g` on the GPU. Writes their rows
+ * of dq, dk and dv into `result` and adds their share of dprojection.
+ */
+async function runOnGpu(
+  gpu: WebGpuBackend, plan: AttentionBackwardPlan, g: Geometry, matrix: Float32Array | null, result: AttentionGradients,
+): Promise<void> {
   const { shape } = plan;
   const { dim, valueDim, length, keyLength, heads } = shape;
   const w = valueDim + 1;
@@ -488,25 +503,21 @@ async function runOnGpu(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionBa
   const realKey = mask === null ? null : (item: number, j: number) => mask[item * keyLength + j] === 0;
   const flags = new Uint32Array(g.items * g.rowsK);
   for (let z = 0; z < g.items; z++) {
-    const item = Math.floor(z / heads);
+    const item = Math.floor((g.first + z) / heads);
     for (let j = 0; j < g.rowsK; j++) flags[z * g.rowsK + j] = j < keyLength && (realKey === null || realKey(item, j)) ? 0 : 1;
   }
-  const matrix = g.m === 0 ? null : plan.features.projection ?? runProjection(wasm, plan.features.draw!);
-  const dq = new Float32Array(plan.q.length);
-  const dk = new Float32Array(plan.k.length);
-  const dv = new Float32Array(plan.v.length);
-  const dprojection = plan.returnProjectionGradient && matrix !== null ? new Float32Array(matrix.length) : null;
+  const dprojection = result.dprojection === undefined ? null : new Float32Array(result.dprojection.length);
 
   await Recorder.run(gpu, plan.op, async (rec) => {
     const projection = matrix === null ? null : { all: rec.upload(matrix), perHead: plan.features.perHead };
     const query: Side = {
       map: plan.features.query, rowsPerItem: g.rowsQ,
-      x: rec.upload(gatherHeads(plan.q, shape, length, dim, g.rowsQ, inputScale, null)),
+      x: rec.upload(gatherHeads(plan.q, shape, g, length, dim, g.rowsQ, inputScale, null)),
       f: rec.scratch(g.items * g.rowsQ * g.r), t: null as unknown as Binding,
     };
     const key: Side = {
       map: plan.features.key, rowsPerItem: g.rowsK,
-      x: rec.upload(gatherHeads(plan.k, shape, keyLength, dim, g.rowsK, inputScale, realKey)),
+      x: rec.upload(gatherHeads(plan.k, shape, g, keyLength, dim, g.rowsK, inputScale, realKey)),
       f: rec.scratch(g.items * g.rowsK * g.r), t: null as unknown as Binding,
     };
     const keyShift = rec.scratch(g.items * g.rowsK);
@@ -514,8 +525,8 @@ async function runOnGpu(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionBa
     query.t = encodePreactivations(rec, g, query, projection, dim);
     key.t = encodePreactivations(rec, g, key, projection, dim);
 
-    const u = rec.upload(gatherHeads(plan.v, shape, keyLength, valueDim, g.rowsK, 1, realKey, true));
-    const gradOut = rec.upload(gatherHeads(plan.gradOut, shape, length, valueDim, g.rowsQ, 1, null));
+    const u = rec.upload(gatherHeads(plan.v, shape, g, keyLength, valueDim, g.rowsK, 1, realKey, true));
+    const gradOut = rec.upload(gatherHeads(plan.gradOut, shape, g, length, valueDim, g.rowsQ, 1, null));
     const b = rec.scratch(g.items * g.rowsQ * w);
     const gh = rec.scratch(g.items * g.rowsQ * w);
     const dqf = rec.scratch(g.items * g.rowsQ * g.r);
@@ -540,11 +551,13 @@ async function runOnGpu(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionBa
     await gpu.readInto(gradK.gradient.buffer, 0, hostK);
     if (gradW !== null && dprojection !== null) await gpu.readInto(gradW.buffer, 0, dprojection);
     await gpu.readInto(du.buffer, 0, hostU);
-    scatterHeads(hostQ, dq, shape, length, dim, dim, g.rowsQ, null);
-    scatterHeads(hostK, dk, shape, keyLength, dim, dim, g.rowsK, realKey);
-    scatterHeads(hostU, dv, shape, keyLength, valueDim, w, g.rowsK, realKey);
+    scatterHeads(hostQ, result.dq, shape, g, length, dim, dim, g.rowsQ, null);
+    scatterHeads(hostK, result.dk, shape, g, keyLength, dim, dim, g.rowsK, realKey);
+    scatterHeads(hostU, result.dv, shape, g, keyLength, valueDim, w, g.rowsK, realKey);
   });
-  return dprojection === null ? { dq, dk, dv } : { dq, dk, dv, dprojection };
+  if (dprojection !== null && result.dprojection !== undefined) {
+    for (let i = 0; i < dprojection.length; i++) result.dprojection[i] += dprojection[i];
+  }
 }
 
 /** Item-major buffers of the products: features, U, B, Ĝ and the gradients w.r.t. Q′, K′ and U. */
@@ -646,12 +659,27 @@ export function makeGpuAttentionBackward(wasm: WasmBackend, gpu: WebGpuBackend, 
     }
     const device = await gpu.ready();
     if (device === null) return onWasm("the WebGPU device is lost", "warn");
-    const g = geometry(plan);
-    const problem = limitProblem(gpu, plan, g);
-    if (problem !== null) return onWasm(problem, "warn");
-    log.debug(() => `${what} on WebGPU (${gpu.describe()})`);
+    // Passes over groups of items (batch·heads) keep every buffer under the binding limit.
+    const items = batch * heads;
+    let groupSize = items;
+    let problem = limitProblem(gpu, plan, geometry(plan, 0, groupSize));
+    while (problem !== null && groupSize > 1) {
+      groupSize = Math.ceil(groupSize / 2);
+      problem = limitProblem(gpu, plan, geometry(plan, 0, groupSize));
+    }
+    if (problem !== null) return onWasm(`${problem} even for one head`, "warn");
+    const passes = Math.ceil(items / groupSize);
+    log.debug(() => `${what} on WebGPU (${gpu.describe()}), ${passes} pass(es) of up to ${groupSize} heads`);
+    const matrix = plan.features.query.features === 0 ? null : plan.features.projection ?? runProjection(wasm, plan.features.draw!);
+    const result: AttentionGradients = {
+      dq: new Float32Array(plan.q.length), dk: new Float32Array(plan.k.length), dv: new Float32Array(plan.v.length),
+    };
+    if (plan.returnProjectionGradient && matrix !== null) result.dprojection = new Float32Array(matrix.length);
     try {
-      return await runOnGpu(wasm, gpu, plan, g);
+      for (let first = 0; first < items; first += groupSize) {
+        await runOnGpu(gpu, plan, geometry(plan, first, Math.min(groupSize, items - first)), matrix, result);
+      }
+      return result;
     } catch (error) {
       if (!gpu.lost) throw error;
       return onWasm("the WebGPU device was lost during the call", "warn");
