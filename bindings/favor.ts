@@ -134,8 +134,9 @@ import type { FavorGpu, GpuMatmulOptions, GpuTensor } from "./backends/webgpu/op
 export interface CreateFavorOptions {
   /**
    * Compute backend. "wasm" (default) runs everything in WebAssembly;
-   * "webgpu" runs matmul on a WebGPU device and needs an adapter; "auto"
-   * uses WebGPU for large enough matmuls when an adapter exists.
+   * "webgpu" runs matmul, features, attention, attentionBackward and
+   * householder.apply on a WebGPU device and needs an adapter; "auto" uses
+   * WebGPU for large enough calls of those ops when an adapter exists.
    * docs/webgpu.md lists which ops run where.
    */
   backend?: "auto" | "wasm" | "webgpu";
@@ -143,7 +144,7 @@ export interface CreateFavorOptions {
   webgpu?: {
     /** Replaces navigator.gpu, for runtimes without it (Node: `create([])` from the "webgpu" package). */
     gpu?: unknown;
-    /** "auto" runs a matmul on the GPU when 2·m·n·k·batch is at least this (default 2^24). */
+    /** "auto" runs a call on the GPU when its estimated flops (2·m·n·k·batch for a matmul; docs/webgpu.md) are at least this (default 2^24). */
     autoMinFlops?: number;
     /** Lowers the storage binding limit (bytes) that GEMM tiling uses; meant for tests. */
     maxBindingBytes?: number;
