@@ -135,9 +135,9 @@ import { startThreadedBackend, planThreads } from "./backends/wasm/threads/start
 export interface CreateFavorOptions {
   /**
    * Compute backend. "wasm" (default) runs everything in WebAssembly;
-   * "webgpu" runs matmul, features and attention on a WebGPU device and
-   * needs an adapter; "auto" uses WebGPU for large enough calls of those
-   * ops when an adapter exists.
+   * "webgpu" runs matmul, features, attention, attentionBackward and
+   * householder.apply on a WebGPU device and needs an adapter; "auto" uses
+   * WebGPU for large enough calls of those ops when an adapter exists.
    * docs/webgpu.md lists which ops run where.
    */
   backend?: "auto" | "wasm" | "webgpu";
@@ -145,7 +145,7 @@ export interface CreateFavorOptions {
   webgpu?: {
     /** Replaces navigator.gpu, for runtimes without it (Node: `create([])` from the "webgpu" package). */
     gpu?: unknown;
-    /** "auto" runs a matmul on the GPU when 2·m·n·k·batch is at least this (default 2^24). */
+    /** "auto" runs a call on the GPU when its estimated flops (2·m·n·k·batch for a matmul; docs/webgpu.md) are at least this (default 2^24). */
     autoMinFlops?: number;
     /** Lowers the storage binding limit (bytes) that GEMM tiling uses; meant for tests. */
     maxBindingBytes?: number;
@@ -634,8 +634,13 @@ async function withWebGpu(
       get threads() { return backend.threads; },
     },
     matmul: webgpu.makeGpuMatmul(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["matmul"],
+    householder: {
+      ...favor.householder,
+      apply: webgpu.makeGpuHouseholderApply(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
+    },
     features: webgpu.makeGpuFeatures(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS) as Favor["features"],
     attention: webgpu.makeGpuAttention(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
+    attentionBackward: webgpu.makeGpuAttentionBackward(backend, gpu, choice, minFlops ?? webgpu.DEFAULT_AUTO_MIN_FLOPS),
     gpu: webgpu.makeGpuNamespace(gpu),
   };
 }

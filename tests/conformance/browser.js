@@ -8,7 +8,7 @@ import * as favorWasm from "favor-wasm";
 import relaxedUrl from "favor-wasm/wasm/relaxed.wasm";
 import scalarUrl from "favor-wasm/wasm/scalar.wasm";
 import simdUrl from "favor-wasm/wasm/simd.wasm";
-import { runCase, runCorpus } from "./runner.js";
+import { WEBGPU_OPS, runCase, runCorpus } from "./runner.js";
 import { runSourceChecks, standardSources } from "./sources.js";
 
 async function fetchJson(path) {
@@ -41,7 +41,7 @@ globalThis.favorConformance = async () => {
   // as skipped, with one line per op in skipReasons. No adapter is a failure
   // with the reason, never a skip.
   const webgpu = { passed: 0, failed: 0, skipped: 0, failures: [], skipReasons: [] };
-  const gpuOps = new Set(["matmul", "features", "attention"]);
+  const gpuOps = new Set(WEBGPU_OPS);
   const wasmOps = new Map();
   for (const testCase of corpus.cases.filter((c) => !gpuOps.has(c.op))) {
     webgpu.skipped++;

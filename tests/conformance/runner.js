@@ -14,6 +14,9 @@ export const CORPUS_FORMAT = "favor-conformance/2";
 /** The WASM builds, in the order runners try them. */
 export const BUILDS = ["scalar", "simd", "relaxed"];
 
+/** Ops whose corpus cases the runners also run on backend "webgpu" (the ops with a WGSL path). */
+export const WEBGPU_OPS = ["matmul", "features", "attention", "householder.apply", "attentionBackward"];
+
 /** Rejects a corpus or tolerance table this runner cannot read. */
 export function checkCorpus(corpus, tolerances) {
   if (corpus?.format !== CORPUS_FORMAT) {

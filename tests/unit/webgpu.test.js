@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFavor, setLogLevel, setLogSink } from "favor-wasm";
-import { runCase } from "../conformance/runner.js";
+import { WEBGPU_OPS, runCase } from "../conformance/runner.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ICD = process.env.FAVOR_VK_ICD ?? "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -134,11 +134,11 @@ describe("webgpu backend (node, SwiftShader)", () => {
     assert.ok(tolerances.backends.webgpu?.matmul?.dot, "tests/conformance/tolerances.json lacks backends.webgpu.matmul.dot");
   });
 
-  const matmulCases = corpus.cases.filter((c) => c.op === "matmul");
-  test(`conformance: ${matmulCases.length} matmul cases`, async () => {
+  const gpuCases = corpus.cases.filter((c) => WEBGPU_OPS.includes(c.op));
+  test(`conformance: ${gpuCases.length} cases of ${WEBGPU_OPS.join(", ")}`, async () => {
     const favor = await sharedFavor();
     const failures = [];
-    for (const testCase of matmulCases) {
+    for (const testCase of gpuCases) {
       const result = await runCase(favor, testCase, tolerances);
       if (!result.ok) failures.push(`${testCase.id}: ${result.message}`);
     }

@@ -15,6 +15,8 @@ import { GpuTensor, WebGpuBackend } from "./backend.js";
 import type { Gpu } from "./gpu-types.js";
 
 export { GpuTensor, WebGpuBackend };
+export { makeGpuHouseholderApply } from "./householder.js";
+export { makeGpuAttentionBackward } from "./backward.js";
 
 /**
  * Default "auto" threshold: 2·m·n·k·batch ≥ 2^24 floating-point operations
