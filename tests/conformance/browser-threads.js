@@ -50,6 +50,37 @@ globalThis.favorThreads = async (inputs) => {
   }
   threaded.dispose();
   report.threadsAfterDispose = threaded.info.threads;
+  report.warnings = warnings.slice();
+  if (report.threads === 2) report.stop = await stopWorker(inputs, warnings);
   setLogSink(null);
   return report;
 };
+
+/**
+ * Terminates worker 1 of a new 2-thread instance through the pool's handle
+ * and runs the GEMM again: the pool must notice, log a warning, and return
+ * one thread's result. The pool is internal, so it is reached through the
+ * package's dist/internal.js by path.
+ */
+async function stopWorker(inputs, warnings) {
+  const { backendOf } = await import("/node_modules/favor-wasm/dist/internal.js");
+  const favor = await createFavor({ threads: 2 });
+  const single = await createFavor({ threads: 1 });
+  const { m, n, k } = inputs.gemm;
+  const a = new Float32Array(inputs.gemm.a);
+  const b = new Float32Array(inputs.gemm.b);
+  const expected = single.sync.matmul(a, b, { m, n, k });
+  const before = warnings.length;
+  backendOf(favor).pool.workerForTests(0).terminate();
+  const result = { threadsBefore: favor.info.threads };
+  try {
+    result.same = sameBits(favor.sync.matmul(a, b, { m, n, k }), expected);
+  } catch (error) {
+    result.error = error.message;
+  }
+  result.threadsAfter = favor.info.threads;
+  result.warnings = warnings.slice(before);
+  favor.dispose();
+  single.dispose();
+  return result;
+}

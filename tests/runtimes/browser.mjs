@@ -190,6 +190,12 @@ async function checkThreads(context, summary, url, isolated) {
   addCheck(summary, `${name}: attention, 2 vs 1`, firstOutside(report.attention.two, report.attention.one, twice, "2 threads against 1"));
   addCheck(summary, `${name}: attention repeats`, report.attentionRepeats ? null : "a second run with 2 threads gave other bits");
   addCheck(summary, `${name}: dispose`, report.threadsAfterDispose === 1 ? null : `info.threads after dispose is ${report.threadsAfterDispose}`);
+  // A worker terminated between calls: the next call returns one thread's result after one warning.
+  const stop = report.stop;
+  const stopWarned = stop.warnings.length === 1 && /running on one thread instead of 2 from now on, because worker 1 stopped/.test(stop.warnings[0]);
+  addCheck(summary, `${name}: stopped worker, result`, stop.same === true ? null : `threads before ${stop.threadsBefore}, result ${stop.same}, error ${stop.error}`);
+  addCheck(summary, `${name}: stopped worker, threads`, stop.threadsAfter === 1 ? null : `info.threads is ${stop.threadsAfter}`);
+  addCheck(summary, `${name}: stopped worker, warning`, stopWarned ? null : `warnings: ${JSON.stringify(stop.warnings)}`);
   addCheck(summary, `${name}: page errors`, errors.length === 0 ? null : errors.join("; "));
 }
 
