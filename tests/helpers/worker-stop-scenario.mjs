@@ -25,6 +25,7 @@ if (!mode.startsWith("terminate")) {
 const favor = await createFavor({ build: "simd", threads: 2 });
 setWorkerScriptForTests(null);
 const single = await createFavor({ build: "simd", threads: 1 });
+const healthy = await createFavor({ build: "simd", threads: 2 });
 
 // 2·m·k·n is above the 2 MFLOP threshold, so the product is split over both threads.
 const shape = { m: 96, k: 160, n: 128 };
@@ -40,6 +41,19 @@ if (mode === "exit-after-job") {
   report.job = sameBits(favor.sync.matmul(a, b, shape));
   // Blocks the event loop, so the exit event cannot arrive; only the worker's own mark tells the pool.
   sleep(300);
+  // Causal attention planned for 2 threads (19 chunks of 16) finds the mark when its first job
+  // starts and runs every thread's list in turn: the same partition and reduction order, so the
+  // same bits as a healthy 2-thread instance.
+  const heads = { batch: 1, heads: 2, length: 300, dim: 8, valueDim: 5, layout: "blhd" };
+  const rows = heads.batch * heads.heads * heads.length;
+  const q = seededFloats(rows * heads.dim, 3);
+  const k = seededFloats(rows * heads.dim, 4);
+  const v = seededFloats(rows * heads.valueDim, 5);
+  const projection = single.sync.projection({ features: 16, dim: heads.dim, seed: 6 });
+  const options = { ...heads, causal: true, kernel: "positive", features: 16, projection, chunk: 16 };
+  const inTurn = favor.sync.attention(q, k, v, options);
+  const parallel = healthy.sync.attention(q, k, v, options);
+  report.attentionInTurn = inTurn.length === parallel.length && inTurn.every((value, i) => Object.is(value, parallel[i]));
 }
 if (mode === "terminate-between") {
   pool.workerForTests(0).terminate();
@@ -57,4 +71,5 @@ report.second = sameBits(favor.sync.matmul(a, b, shape));
 report.warnings = warnings;
 favor.dispose();
 single.dispose();
+healthy.dispose();
 console.log(JSON.stringify(report));

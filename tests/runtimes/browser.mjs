@@ -142,12 +142,13 @@ function firstOutside(actual, expected, bound, what) {
 }
 
 /**
- * Runs the threads page at `url` and adds its checks to `summary`. On an
- * isolated page: 2 threads, GEMM and the feature map bit-identical to one
- * thread's, causal attention within the float64 reference's bound for both
- * counts and within twice that bound of each other (the chunk states are
- * summed in a different grouping), and 1 thread after dispose. On a page
- * without isolation: 1 thread and one warning that says why.
+ * Runs the threads page at `url` and adds its checks to `summary`. An
+ * isolated page must give 2 threads, GEMM and feature maps bit-identical to
+ * one thread's, and 1 thread after dispose. Its causal attention must be
+ * within the float64 reference's bound for both counts, and within twice
+ * that bound of each other, because 2 threads group the chunk states
+ * differently. A page without isolation must give 1 thread and one warning
+ * that says why.
  */
 async function checkThreads(context, summary, url, isolated) {
   const name = isolated ? "threads (isolated page)" : "threads (page without isolation)";
@@ -166,6 +167,7 @@ async function checkThreads(context, summary, url, isolated) {
   } finally {
     await page.close();
   }
+
   addCheck(summary, `${name}: crossOriginIsolated`, report.isolated === isolated ? null : `crossOriginIsolated is ${report.isolated}`);
   if (!isolated) {
     addCheck(summary, `${name}: one thread`, report.threads === 1 ? null : `info.threads is ${report.threads}`);
@@ -174,11 +176,13 @@ async function checkThreads(context, summary, url, isolated) {
     addCheck(summary, `${name}: warning`, warned ? null : `warnings: ${JSON.stringify(report.warnings)}`);
     return;
   }
+
   addCheck(summary, `${name}: two threads`, report.threads === 2 ? null : `info.threads is ${report.threads}; warnings: ${JSON.stringify(report.warnings)}`);
   if (report.threads !== 2) return;
   addCheck(summary, `${name}: no warning`, report.warnings.length === 0 ? null : `warnings: ${JSON.stringify(report.warnings)}`);
   addCheck(summary, `${name}: gemm bit-identical`, report.gemmSame ? null : "2 threads differ from 1 thread");
   addCheck(summary, `${name}: features bit-identical`, report.featuresSame ? null : "2 threads differ from 1 thread");
+
   const { shape, features } = inputs.attention;
   const ref = favorAttentionReference(
     Float32Array.from(inputs.attention.q), Float32Array.from(inputs.attention.k), Float32Array.from(inputs.attention.v), shape,
@@ -190,6 +194,7 @@ async function checkThreads(context, summary, url, isolated) {
   addCheck(summary, `${name}: attention, 2 vs 1`, firstOutside(report.attention.two, report.attention.one, twice, "2 threads against 1"));
   addCheck(summary, `${name}: attention repeats`, report.attentionRepeats ? null : "a second run with 2 threads gave other bits");
   addCheck(summary, `${name}: dispose`, report.threadsAfterDispose === 1 ? null : `info.threads after dispose is ${report.threadsAfterDispose}`);
+
   // A worker terminated between calls: the next call returns one thread's result after one warning.
   const stop = report.stop;
   const stopWarned = stop.warnings.length === 1 && /running on one thread instead of 2 from now on, because worker 1 stopped/.test(stop.warnings[0]);

@@ -406,6 +406,7 @@ describe("thread pool", () => {
     const report = stopScenario("exit-after-job");
     assert.equal(report.job, true, "the job before the exit differs from one thread's");
     // The worker's own mark, read when the next job starts: that job runs on the calling thread.
+    assert.equal(report.attentionInTurn, true, "attention run in turn differs from 2 threads");
     assert.equal(report.error, undefined);
     assert.equal(report.first, true);
     assert.equal(report.threadsAfter, 1);

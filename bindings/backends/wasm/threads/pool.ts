@@ -198,7 +198,9 @@ export class ThreadPool {
    * every worker has stopped. With `own`, the calling thread runs that
    * function instead of tasks[0] (which must be empty) once the workers
    * have their first lists, so it can call kernels directly instead of
-   * recording them.
+   * recording them. Throws an Error that names the worker when a worker
+   * stops during the job, after the other workers have finished, and
+   * retires the pool.
    */
   run(tasks: KernelCall[][], own?: () => void): number[][] {
     if (!this.disposed) this.checkWorkers();
