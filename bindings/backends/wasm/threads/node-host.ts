@@ -31,13 +31,13 @@ export const nodeThreadHost: ThreadHost = {
         worker.on("exit", (code: number) => handler(`the worker exited with code ${code}`));
         worker.unref();
       },
-      // Node has no documented synchronous query of a worker's state. Node 20
-      // reports an idle time of -1 in the event loop utilization once the
-      // worker's thread has stopped (it reads the thread's state under a
-      // lock, without the parent's event loop); a live worker's idle time is
-      // at least 0. NOTE: this relies on undocumented behaviour; where it
-      // changes, a worker terminated during a job is only noticed through its
-      // own DEAD mark, which a terminated thread cannot write.
+      // Node has no documented synchronous query of a worker's state. Node
+      // 20.20 reports an idle time of -1 in the event loop utilization once
+      // the worker's thread has stopped, and it reads that state under a lock
+      // without the parent's event loop. A live worker's idle time is at least 0.
+      // NOTE: this relies on undocumented behaviour. Where it changes, a
+      // worker terminated during a job is noticed only through its own DEAD
+      // mark, which a terminated thread cannot write, so that job waits forever.
       running: () => worker.performance.eventLoopUtilization().idle >= 0,
       terminate: () => void worker.terminate(),
     };
