@@ -18,10 +18,12 @@ const CONTENT_TYPES = {
 };
 
 /**
- * Serves the files under `folder` on 127.0.0.1:`port` (0 picks a free port).
- * Resolves to { url, close } once listening; `url` ends with a slash.
+ * Serves the files under `folder` on 127.0.0.1:`port` (0 picks a free port),
+ * adding `headers` to every file response (for example the two headers of
+ * cross-origin isolation). Resolves to { url, close } once listening; `url`
+ * ends with a slash.
  */
-export function serveStatic(folder, { port = 0 } = {}) {
+export function serveStatic(folder, { port = 0, headers = {} } = {}) {
   const base = resolve(folder);
   const server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url, "http://127.0.0.1").pathname);
@@ -40,6 +42,7 @@ export function serveStatic(folder, { port = 0 } = {}) {
     response.writeHead(200, {
       "content-type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream",
       "cache-control": "no-store",
+      ...headers,
     });
     createReadStream(file).pipe(response);
   });

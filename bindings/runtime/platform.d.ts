@@ -26,6 +26,11 @@ declare module "node:os" {
   export function availableParallelism(): number;
 }
 
+declare module "node:process" {
+  const process: { on(event: "exit", listener: (code: number) => void): void };
+  export default process;
+}
+
 declare module "node:worker_threads" {
   export class Worker {
     constructor(url: URL);
@@ -35,6 +40,7 @@ declare module "node:worker_threads" {
     on(event: "exit", listener: (code: number) => void): this;
     terminate(): Promise<number>;
     unref(): void;
+    readonly performance: { eventLoopUtilization(): { idle: number; active: number; utilization: number } };
   }
   export const parentPort: {
     postMessage(message: unknown): void;

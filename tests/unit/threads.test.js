@@ -373,6 +373,70 @@ describe("thread pool", () => {
     assert.equal(child.stdout.trim(), "1 2 1 true");
   });
 
+  /**
+   * Runs tests/helpers/worker-stop-scenario.mjs in a child process with a
+   * 60 s limit, so a wait that never ends fails instead of hanging, and
+   * returns its report.
+   */
+  function stopScenario(mode) {
+    const script = fileURLToPath(new URL("../helpers/worker-stop-scenario.mjs", import.meta.url));
+    const child = spawnSync(process.execPath, [script, mode], { encoding: "utf8", timeout: 60000 });
+    assert.equal(child.error, undefined, `the ${mode} scenario did not end within 60 s: ${child.error}`);
+    assert.equal(child.status, 0, child.stderr);
+    return JSON.parse(child.stdout.trim().split("\n").at(-1));
+  }
+
+  const ONE_THREAD_FROM_NOW = /running on one thread instead of 2 from now on, because worker 1 stopped/;
+
+  for (const [mode, cause] of [["exit", /it exited with code 3/], ["escape", /an uncaught error stopped it: injected failure/]]) {
+    test(`worker ${mode} during a job throws`, { skip: !supportedBuilds().simd }, () => {
+      const report = stopScenario(mode);
+      assert.equal(report.threadsBefore, 2);
+      assert.equal(report.first, undefined, "the job returned a result");
+      assert.match(report.error, /worker 1 stopped during a job/);
+      assert.match(report.error, cause);
+      assert.equal(report.threadsAfter, 1);
+      assert.equal(report.second, true, "the next call differs from one thread's");
+      assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
+      assert.match(report.warnings[0], ONE_THREAD_FROM_NOW);
+    });
+  }
+
+  test("worker exit between jobs", { skip: !supportedBuilds().simd }, () => {
+    const report = stopScenario("exit-after-job");
+    assert.equal(report.job, true, "the job before the exit differs from one thread's");
+    // The worker's own mark, read when the next job starts: that job runs on the calling thread.
+    assert.equal(report.attentionInTurn, true, "attention run in turn differs from 2 threads");
+    assert.equal(report.error, undefined);
+    assert.equal(report.first, true);
+    assert.equal(report.threadsAfter, 1);
+    assert.equal(report.second, true);
+    assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
+    assert.match(report.warnings[0], /worker 1 stopped: it exited with code 4/);
+  });
+
+  test("worker terminated between jobs", { skip: !supportedBuilds().simd }, () => {
+    const report = stopScenario("terminate-between");
+    assert.equal(report.error, undefined);
+    assert.equal(report.first, true);
+    assert.equal(report.threadsAfter, 1);
+    assert.equal(report.second, true);
+    assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
+    assert.match(report.warnings[0], /worker 1 stopped: the worker exited with code 1/);
+  });
+
+  test("worker terminated as a job starts", { skip: !supportedBuilds().simd }, () => {
+    // Termination takes effect a little later: the job may finish on the
+    // worker, or lose it and throw. Either way it must end, and the pool retires.
+    const report = stopScenario("terminate-during");
+    if (report.error !== undefined) assert.match(report.error, /worker 1 stopped during a job/);
+    else assert.equal(report.first, true);
+    assert.equal(report.threadsAfter, 1);
+    assert.equal(report.second, true);
+    assert.equal(report.warnings.length, 1, JSON.stringify(report.warnings));
+    assert.match(report.warnings[0], ONE_THREAD_FROM_NOW);
+  });
+
   test("dispose ends the workers and the process exits", () => {
     const entry = new URL("../../dist/runtime/node.js", import.meta.url).href;
     const script = [

@@ -42,6 +42,9 @@
 // state's largest entry), so neither the state nor the chunk's keys exceed
 // 1 in magnitude; R is rescaled by exp(σ_c − σ_{c+1}) between chunks. The
 // shifts are constants for differentiation: out does not depend on them.
+//
+// NOTE: the backward pass runs on the calling thread also on a threaded
+// backend; it is not split over the thread pool (docs/threads.md).
 
 import { headRows, type AttentionShape, type FeatureSettings, type HybridSettings } from "../../../api/attention.js";
 import type { AttentionBackwardPlan, AttentionGradients, StatePrecision } from "../../../api/backward.js";

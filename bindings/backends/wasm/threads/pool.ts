@@ -9,11 +9,19 @@
 // it (Node, Deno, inside a Web Worker). A browser's main thread may not
 // block, so there it spins on Atomics.load until the workers finish, which
 // keeps favor.sync synchronous there as well.
+//
+// A worker that stops after it started (it exited, an error escaped its
+// loop, it was terminated) retires the pool: the job in flight throws, and
+// later calls run on the calling thread alone, after a logged warning. The
+// pool learns of it in three ways: the worker marks its slot DEAD on its way
+// out (worker.ts), the runtime's exit and error events arrive between calls,
+// and the waiting loop wakes every PROBE_INTERVAL_MS to ask the host whether
+// the worker's thread still runs (Node only, see node-host.ts).
 
 import { log } from "../../../log.js";
 import type { WasmBackend } from "../backend.js";
 import {
-  COMMAND_WORDS, DONE, LENGTH, MESSAGE, MESSAGE_BYTES, QUIT, REQUEST, RESULT_WORDS, SLOT_INTS, STATUS,
+  COMMAND_WORDS, DEAD, DONE, LENGTH, MESSAGE, MESSAGE_BYTES, QUIT, REQUEST, RESULT_WORDS, SLOT_INTS, STATE, STATUS,
   type WorkerInit, type WorkerReply,
 } from "./protocol.js";
 
@@ -28,8 +36,14 @@ export interface WorkerHandle {
   postMessage(message: WorkerInit): void;
   /** Registers the handler of the worker's one reply. */
   onReply(handler: (reply: WorkerReply) => void): void;
-  /** Registers the handler of a load or runtime error of the worker script. */
+  /** Registers the handler of a load or runtime error of the worker script, and of its exit where the runtime reports one. */
   onError(handler: (message: string) => void): void;
+  /**
+   * Returns false once the worker's thread has stopped. It must not need the
+   * event loop, because the calling thread asks while it blocks. Absent where
+   * the runtime has no such query (Web Workers).
+   */
+  running?(): boolean;
   terminate(): void;
 }
 
@@ -45,6 +59,9 @@ export interface ThreadHost {
 
 /** Milliseconds a worker has to instantiate the module and reply. */
 const START_TIMEOUT_MS = 15000;
+
+/** Milliseconds between two checks of a worker's thread while the calling thread waits for its job. */
+const PROBE_INTERVAL_MS = 50;
 
 let workerScriptOverride: URL | null = null;
 
@@ -82,6 +99,8 @@ export class ThreadPool {
   private readonly kernelIndex = new Map<string, number>();
   private readonly canBlock = callerCanBlock();
   private disposed = false;
+  /** Why the pool retired after a worker stopped, or null. */
+  private stopReason: string | null = null;
 
   private constructor(
     private readonly backend: WasmBackend,
@@ -114,6 +133,8 @@ export class ThreadPool {
     };
     const buffers: number[] = [];
     const workers: WorkerHandle[] = [];
+    // Set once every worker is ready; from then on a worker's error or exit retires the pool.
+    let pool: ThreadPool | null = null;
     const url = workerScriptOverride ?? new URL("./worker.js", import.meta.url);
     try {
       const started: Promise<void>[] = [];
@@ -131,6 +152,10 @@ export class ThreadPool {
             else reject(new Error(`worker ${slot + 1} failed to start: ${reply.message}`));
           });
           worker.onError((message) => {
+            if (pool !== null) {
+              pool.workerStopped(slot, message);
+              return;
+            }
             clearTimeout(timer);
             reject(new Error(`worker ${slot + 1} failed to start: ${message}`));
           });
@@ -145,7 +170,18 @@ export class ThreadPool {
       log.warn(() => `createFavor: running on one thread instead of ${size}, because ${reason}`);
       return null;
     }
-    return new ThreadPool(backend, workers, buffers, shared, kernels);
+    pool = new ThreadPool(backend, workers, buffers, shared, kernels);
+    return pool;
+  }
+
+  /** The handle of worker `slot` (0-based), for tests that stop a worker. */
+  workerForTests(slot: number): WorkerHandle {
+    return this.workers[slot];
+  }
+
+  /** Why a worker stopped and the pool retired, or null while all workers run. */
+  get stopped(): string | null {
+    return this.stopReason;
   }
 
   /** Threads of the pool, the calling thread included. */
@@ -162,15 +198,22 @@ export class ThreadPool {
    * every worker has stopped. With `own`, the calling thread runs that
    * function instead of tasks[0] (which must be empty) once the workers
    * have their first lists, so it can call kernels directly instead of
-   * recording them.
+   * recording them. Throws an Error that names the worker when a worker
+   * stops during the job, after the other workers have finished, and
+   * retires the pool.
    */
   run(tasks: KernelCall[][], own?: () => void): number[][] {
+    if (!this.disposed) this.checkWorkers();
+    // The op planned for more threads than remain (a worker stopped since): its
+    // lists are independent of each other, so the calling thread runs them in turn.
+    if (this.disposed && this.stopReason !== null) return this.runInTurn(tasks, own);
     let pendingOwn = own;
     if (tasks.length > this.size) throw new Error(`favor-wasm: ${tasks.length} tasks for a pool of ${this.size} threads`);
     const results: number[][] = tasks.map(() => []);
     const next = tasks.map(() => 0);
     let firstError: unknown = null;
-    while (firstError === null && (pendingOwn !== undefined || next.some((index, t) => index < tasks[t].length))) {
+    let stopError: Error | null = null;
+    while (firstError === null && stopError === null && (pendingOwn !== undefined || next.some((index, t) => index < tasks[t].length))) {
       const posted: { slot: number; thread: number; from: number; to: number }[] = [];
       for (let t = 1; t < tasks.length; t++) {
         if (next[t] >= tasks[t].length) continue;
@@ -204,31 +247,107 @@ export class ThreadPool {
       }
       for (const job of posted) {
         const failure = this.wait(job.slot);
+        if (failure === "stopped") {
+          stopError ??= this.stoppedDuringJob(job.slot);
+          continue;
+        }
         if (failure !== null && firstError === null) firstError = failure;
         const words = this.results.subarray(job.slot * RESULT_WORDS, job.slot * RESULT_WORDS + (job.to - job.from));
         for (const value of words) results[job.thread].push(value);
       }
     }
+    if (stopError !== null) {
+      // Every other worker has finished its part, so none writes into the op's buffers any more.
+      this.retire();
+      throw stopError;
+    }
     if (firstError !== null) throw firstError;
     return results;
   }
 
+  /** Runs own (or tasks[0]) and then every worker's list on the calling thread; the same contract as `run`. */
+  private runInTurn(tasks: KernelCall[][], own?: () => void): number[][] {
+    own?.();
+    return tasks.map((calls) =>
+      calls.map((call) => {
+        const value = this.backend.kernel<(...args: number[]) => unknown>(call.kernel)(...call.args);
+        return typeof value === "number" ? value : 0;
+      }));
+  }
+
+  /** Retires the pool when a worker has reported its stop or its thread no longer runs. */
+  private checkWorkers(): void {
+    for (let slot = 0; slot < this.workers.length; slot++) {
+      const reason = this.stopOf(slot);
+      if (reason !== null) {
+        this.workerStopped(slot, reason);
+        return;
+      }
+    }
+  }
+
+  /** Returns why worker `slot` stopped, from its DEAD mark or the host's query, or null while it runs. */
+  private stopOf(slot: number): string | null {
+    const base = slot * SLOT_INTS;
+    if (Atomics.load(this.control, base + STATE) === DEAD) return this.messageOf(slot);
+    if (this.workers[slot].running?.() === false) return "its thread stopped (terminated or crashed)";
+    return null;
+  }
+
+  private messageOf(slot: number): string {
+    const length = this.control[slot * SLOT_INTS + MESSAGE];
+    return new TextDecoder().decode(this.messages.slice(slot * MESSAGE_BYTES, slot * MESSAGE_BYTES + length));
+  }
+
+  /** Returns the error of a job that lost worker `slot`, and records the reason for the warning. */
+  private stoppedDuringJob(slot: number): Error {
+    const reason = this.stopOf(slot) ?? "its thread stopped";
+    this.stopReason ??= `worker ${slot + 1} stopped during a job: ${reason}`;
+    return new Error(
+      `favor-wasm: worker ${slot + 1} stopped during a job (${reason}); the op has no result, and later calls run on one thread`);
+  }
+
   /**
-   * Waits until worker `slot` finishes its latest job; returns its error, or null.
-   * NOTE: a worker that died after it started never finishes, and this waits forever.
+   * Retires the pool after worker `slot` stopped between jobs (its exit or
+   * error event, or a check at the start of a job). Ignored after dispose.
    */
-  private wait(slot: number): Error | null {
+  workerStopped(slot: number, reason: string): void {
+    if (this.disposed) return;
+    this.stopReason = `worker ${slot + 1} stopped: ${reason}`;
+    this.retire();
+  }
+
+  /** Ends the remaining workers and logs why later calls run on one thread. */
+  private retire(): void {
+    const threads = this.workers.length + 1;
+    const reason = this.stopReason;
+    this.dispose();
+    log.warn(() => `favor-wasm: running on one thread instead of ${threads} from now on, because ${reason}`);
+  }
+
+  /**
+   * Waits until worker `slot` finishes its latest job. Returns its kernel
+   * error, null, or "stopped" when the worker stopped before it finished.
+   */
+  private wait(slot: number): Error | null | "stopped" {
     const base = slot * SLOT_INTS;
     const sequence = Atomics.load(this.control, base + REQUEST);
+    let nextProbe = Date.now() + PROBE_INTERVAL_MS;
     for (;;) {
       const done = Atomics.load(this.control, base + DONE);
       if (done === sequence) break;
-      if (this.canBlock) Atomics.wait(this.control, base + DONE, done);
+      if (Atomics.load(this.control, base + STATE) === DEAD) return "stopped";
+      if (this.canBlock) {
+        if (Atomics.wait(this.control, base + DONE, done, PROBE_INTERVAL_MS) !== "timed-out") continue;
+      } else if (Date.now() < nextProbe) {
+        continue;
+      }
+      nextProbe = Date.now() + PROBE_INTERVAL_MS;
+      // Checked again after the query, so a job that finished meanwhile still counts.
+      if (this.workers[slot].running?.() === false && Atomics.load(this.control, base + DONE) !== sequence) return "stopped";
     }
     if (this.control[base + STATUS] === 0) return null;
-    const length = this.control[base + MESSAGE];
-    const text = new TextDecoder().decode(this.messages.slice(slot * MESSAGE_BYTES, slot * MESSAGE_BYTES + length));
-    return new Error(`favor-wasm: a kernel failed on worker ${slot + 1}: ${text}`);
+    return new Error(`favor-wasm: a kernel failed on worker ${slot + 1}: ${this.messageOf(slot)}`);
   }
 
   /** Writes calls[from …] into the worker's command buffer until it is full; returns the index after the last call written. */

@@ -6,7 +6,11 @@
 //             it and notifies);
 //   STATUS    0 when the latest job succeeded, 1 when a kernel threw;
 //   LENGTH    number of float64 words of the job in the command buffer;
-//   MESSAGE   bytes of the UTF-8 error message of a failed job.
+//   MESSAGE   bytes of the UTF-8 error message of a failed job, or of the
+//             reason the worker stopped;
+//   STATE     ALIVE, or DEAD once the worker reported that it is stopping
+//             (it exited or an error escaped its loop); the worker then
+//             notifies DONE so a waiting main thread wakes up.
 // The worker stores the return value of the job's i-th call in word i of
 // its result buffer (0 for kernels that return nothing).
 // A job is a list of kernel calls, each encoded as
@@ -21,6 +25,11 @@ export const DONE = 1;
 export const STATUS = 2;
 export const LENGTH = 3;
 export const MESSAGE = 4;
+export const STATE = 5;
+
+/** STATE values. */
+export const ALIVE = 0;
+export const DEAD = 1;
 
 /** Request value that asks a worker to leave its loop. */
 export const QUIT = -1;

@@ -22,6 +22,10 @@ export function webThreadHost(): ThreadHost | undefined {
     hardwareConcurrency: () => scope.navigator?.hardwareConcurrency ?? 1,
     spawn(url: URL): WorkerHandle {
       const worker = new Worker(url, { type: "module" });
+      // A Web Worker has no query of its state, and its error events cannot
+      // arrive while the calling thread waits for a job, so only a stop
+      // through this handle is known at once.
+      let terminated = false;
       return {
         postMessage: (message) => worker.postMessage(message),
         onReply: (handler) => worker.addEventListener("message", (event) => handler(event.data as WorkerReply)),
@@ -29,7 +33,11 @@ export function webThreadHost(): ThreadHost | undefined {
           worker.addEventListener("error", (event) => handler(event.message ?? "the worker script failed to load"));
           worker.addEventListener("messageerror", () => handler("the worker could not receive the module or the memory"));
         },
-        terminate: () => worker.terminate(),
+        running: () => !terminated,
+        terminate: () => {
+          terminated = true;
+          worker.terminate();
+        },
       };
     },
   };

@@ -9,13 +9,15 @@
 // instance's globals and is not thread-safe.
 
 import {
-  COMMAND_WORDS, DONE, LENGTH, MESSAGE, MESSAGE_BYTES, QUIT, REQUEST, RESULT_WORDS, SLOT_INTS, STATUS,
+  COMMAND_WORDS, DEAD, DONE, LENGTH, MESSAGE, MESSAGE_BYTES, QUIT, REQUEST, RESULT_WORDS, SLOT_INTS, STATE, STATUS,
   type WorkerInit, type WorkerReply,
 } from "./protocol.js";
 
 interface Port {
   post(reply: WorkerReply): void;
   onInit(handler: (init: WorkerInit) => void): void;
+  /** Registers a handler that runs when the thread exits (Node's process "exit" event); absent for Web Workers. */
+  onExit?(handler: (code: number) => void): void;
   close(): void;
 }
 
@@ -35,9 +37,11 @@ async function parentPort(): Promise<Port> {
   }
   const { parentPort: port } = await import("node:worker_threads");
   if (port === null) throw new Error("favor-wasm worker: started outside a worker thread");
+  const { default: process } = await import("node:process");
   return {
     post: (reply) => port.postMessage(reply),
     onInit: (handler) => port.once("message", (data: unknown) => handler(data as WorkerInit)),
+    onExit: (handler) => process.on("exit", handler),
     close: () => port.close(),
   };
 }
@@ -116,6 +120,23 @@ function serve(init: WorkerInit, kernels: Kernel[]): void {
   }
 }
 
+/**
+ * Marks this worker's slot DEAD with `reason` and wakes the main thread,
+ * which may be waiting for this worker's job. Only the first report counts.
+ */
+let reported = false;
+function reportStop(init: WorkerInit, reason: string): void {
+  if (reported) return;
+  reported = true;
+  const control = new Int32Array(init.control);
+  const base = init.slot * SLOT_INTS;
+  const encoded = new TextEncoder().encode(reason).subarray(0, MESSAGE_BYTES);
+  new Uint8Array(init.messages, init.slot * MESSAGE_BYTES, MESSAGE_BYTES).set(encoded);
+  control[base + MESSAGE] = encoded.length;
+  Atomics.store(control, base + STATE, DEAD);
+  Atomics.notify(control, base + DONE);
+}
+
 const port = await parentPort();
 port.onInit((init) => {
   let kernels: Kernel[];
@@ -127,9 +148,22 @@ port.onInit((init) => {
     return;
   }
   port.post({ type: "ready" });
+  // process.exit() inside a kernel call, or an error that escapes the loop
+  // (Node ends the thread on it), must not leave the main thread waiting.
+  let quitting = false;
+  port.onExit?.((code) => {
+    if (!quitting) reportStop(init, `it exited with code ${code}`);
+  });
   // A macrotask later, so the ready message leaves before the loop blocks this thread.
   setTimeout(() => {
-    serve(init, kernels);
+    try {
+      serve(init, kernels);
+    } catch (error) {
+      reportStop(init, `an uncaught error stopped it: ${String((error as Error)?.message ?? error)}`);
+      port.close();
+      throw error;
+    }
+    quitting = true;
     port.close();
   }, 0);
 });
