@@ -70,6 +70,23 @@ function osThreads() {
   return match ? Number(match[1]) : null;
 }
 
+/**
+ * The OS thread count once it has held still for 300 ms (at most 5 s): workers
+ * that earlier tests ended stop asynchronously, and counting while one is still
+ * shutting down would make a before/after comparison flaky.
+ */
+async function settledOsThreads() {
+  const deadline = Date.now() + 5000;
+  let last = osThreads();
+  let since = Date.now();
+  while (Date.now() - since < 300 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = osThreads();
+    if (now !== last) { last = now; since = Date.now(); }
+  }
+  return last;
+}
+
 for (const build of ["simd", "relaxed"]) {
   const skip = supportedBuilds()[build] ? false : `the engine rejects the ${build} build (run through npm test)`;
 
@@ -331,7 +348,7 @@ describe("thread pool", () => {
   });
 
   test("dispose ends the worker threads", async () => {
-    const before = osThreads();
+    const before = await settledOsThreads();
     const favor = await createFavor({ build: "simd", threads: 3 });
     assert.equal(osThreads(), before + 2, "createFavor did not start 2 workers");
     favor.dispose();
