@@ -227,6 +227,34 @@ for (const build of ALL_BUILDS) {
       }
     });
 
+    test("sequential paths across their 16-column panels", async () => {
+      const favor = await favorFor(build);
+      // The sequential kernels copy 16 columns at a time into a packed
+      // panel, apply every reflection there and copy it back. Column counts
+      // below, at and past one and two panels, and n = 512 and 1024, whose
+      // row strides of 2 and 4 KiB the panels were introduced for, check
+      // that each column lands where it came from. A column copied to the
+      // wrong place or left out gives errors of order 1.
+      for (const [n, k, colsList] of [[16, 16, [15, 16, 17]], [33, 7, [31, 32, 33, 47]], [512, 3, [1, 17]], [1024, 2, [16, 20]]]) {
+        const v = vectors(n, k, 60 * n + k);
+        const expected = cached(`product ${n} ${k}`, () => productReference(v, n, k));
+        const q = nanFilled(n * n);
+        favor.sync.householder.product(v, { n, k, method: "sequential", q });
+        assertClose(q, expected, forwardTolerance(n, k), `${n}×${k} product`);
+        for (const cols of colsList) {
+          const x = seededFloats(n * cols, 70 * n + cols);
+          const xCopy = x.slice();
+          for (const transpose of [false, true]) {
+            const context = `${n}×${k} cols ${cols} ${transpose ? "Qᵀ·X" : "Q·X"} sequential`;
+            const out = nanFilled(n * cols);
+            favor.sync.householder.apply(v, x, { n, k, cols, transpose, method: "sequential", out });
+            assertColumnsClose(out, applyReference(v, x, n, k, cols, transpose), x, n, k, cols, context);
+          }
+          assertSameBits(x, xCopy, `${n}×${k} cols ${cols}: x changed`);
+        }
+      }
+    });
+
     test("apply matches the product matrix", async () => {
       const favor = await favorFor(build);
       // One panel of the blocked apply (k < 64), and three with a partial

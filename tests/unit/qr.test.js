@@ -102,6 +102,18 @@ for (const build of ALL_BUILDS) {
       }
     });
 
+    test("shapes whose rows the backend pads", async () => {
+      const favor = await favorFor(build);
+      // The backend stores A and Q with a row stride of an odd number of
+      // 64-byte lines once a row has 64 or more columns (70 → 80, 128 → 144,
+      // 300 → 304, 512 → 528 floats) and copies R and Q back out row by row.
+      // A row read or written at the wrong stride breaks QR = A by order ‖A‖.
+      for (const [rows, cols, modes] of [[96, 70, ["thin", "full"]], [70, 96, ["thin", "full"]], [300, 128, ["full"]], [512, 512, ["thin"]]]) {
+        const a = seededFloats(rows * cols, rows * 7 + cols);
+        for (const mode of modes) checkQr(favor, a, rows, cols, mode, `${rows}×${cols} ${mode}`);
+      }
+    });
+
     test("thin and full agree", async () => {
       const favor = await favorFor(build);
       for (const [rows, cols] of [[9, 4], [4, 9], [17, 17], [40, 13], [70, 33]]) {

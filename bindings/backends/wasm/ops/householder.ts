@@ -104,8 +104,10 @@ class Kernels {
   readonly mirrorUpper: (k: number, a: number, lda: number) => void;
   readonly subtract: (rows: number, cols: number, a: number, lda: number, b: number, ldb: number) => void;
   readonly eye: (rows: number, cols: number, a: number, lda: number) => void;
-  readonly productSequential: (n: number, k: number, ut: number, q: number) => void;
-  readonly applySequential: (n: number, k: number, ut: number, x: number, cols: number, transpose: number) => void;
+  readonly productSequential: (n: number, k: number, ut: number, q: number, work: number) => void;
+  readonly applySequential: (
+    n: number, k: number, ut: number, x: number, cols: number, transpose: number, work: number,
+  ) => void;
   readonly reflectToAxes: (n: number, k: number, a: number, v: number, work: number) => number;
   readonly haarVectors: (d: number, g: number, v: number, work: number) => void;
   readonly randomNormal: RandomKernel;
@@ -191,6 +193,11 @@ function copyColumns(backend: WasmBackend, from: number, ld: number, rows: numbe
   for (let i = 0; i < rows; i++) copyWithin(backend, from + i * ld * F32, to + i * cols * F32, cols);
 }
 
+/** Workspace of the sequential kernels: a 16-column panel of n rows and k taus. */
+function sequentialWork(scope: Scope, n: number, k: number): number {
+  return scope.allocF32(16 * n + k);
+}
+
 /** Uᵀ, the column norms of V and (when requested) S, allocated in `scope`. */
 interface Prepared {
   ut: number;
@@ -254,7 +261,7 @@ export function runHouseholderForward(backend: WasmBackend, plan: HouseholderFor
     if (plan.x !== undefined) {
       out = scope.copyIn(plan.x);
       if (sequential) {
-        kernels.applySequential(n, k, ut, out, cols, plan.transpose ? 1 : 0);
+        kernels.applySequential(n, k, ut, out, cols, plan.transpose ? 1 : 0, sequentialWork(scope, n, k));
       } else {
         const width = Math.min(APPLY_PANEL, k);
         applyCwy(kernels, n, k, ut, out, cols, plan.transpose, scope.allocF32(width * width), scope.allocF32(width * cols));
@@ -262,7 +269,7 @@ export function runHouseholderForward(backend: WasmBackend, plan: HouseholderFor
     } else if (plan.op === "householder.product") {
       out = scope.allocF32(n * n);
       if (sequential) {
-        kernels.productSequential(n, k, ut, out);
+        kernels.productSequential(n, k, ut, out, sequentialWork(scope, n, k));
       } else {
         productCwy(kernels, n, k, prepared, scope.allocF32(k * n), out);
       }
