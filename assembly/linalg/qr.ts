@@ -20,10 +20,10 @@
 // of twice per reflection. The scalar build applies one at a time.
 //
 // Row stride: both kernels walk strips of a few columns down all rows, twice
-// per block. With lda or ldq (close to) a multiple of 2 KiB, the rows of a
-// strip share a few cache sets and the second pass misses the caches, so
-// callers should pass an odd number of 64-byte lines. The qr op does (see
-// paddedStride in bindings/backends/wasm/ops/linalg.ts). At n = 1024 that
+// per block. With lda or ldq within a few floats of a multiple of 1 KiB, the
+// rows of a strip share a few cache sets and the second pass misses the
+// caches. The qr op pads such strides to an odd number of 64-byte lines
+// (paddedStride in bindings/backends/wasm/ops/linalg.ts). At n = 1024 that
 // took QR from about 14 to 18 GFLOP/s (relaxed build, CPU time, on the
 // 2-core AMD EPYC development machine under Node 20).
 //

@@ -231,9 +231,9 @@ for (const build of ALL_BUILDS) {
       const favor = await favorFor(build);
       // The sequential kernels copy 16 columns at a time into a packed
       // panel, apply every reflection there and copy it back. Column counts
-      // below, at and past one and two panels, and n = 512 and 1024, whose
-      // row strides of 2 and 4 KiB the panels were introduced for, check
-      // that each column lands where it came from. A column copied to the
+      // below, at and past one and two panels, and n = 512 and 1024 (row
+      // strides of 2 and 4 KiB in X and Q), check that each column lands
+      // where it came from. A column copied to the
       // wrong place or left out gives errors of order 1.
       for (const [n, k, colsList] of [[16, 16, [15, 16, 17]], [33, 7, [31, 32, 33, 47]], [512, 3, [1, 17]], [1024, 2, [16, 20]]]) {
         const v = vectors(n, k, 60 * n + k);

@@ -15,17 +15,17 @@ type TrsmKernel = (
 /**
  * Row stride for a matrix with `cols` columns inside WASM memory. The QR
  * kernels walk strips of a few columns down all rows, twice per block of
- * reflections. When a row is within 32 bytes of a multiple of 1 KiB long,
- * the rows of a strip fall on a few cache sets (a 512-column row maps every
- * row of a strip to 2 of the 64 first-level sets) and the second pass
- * misses the caches. Those matrices get a stride of an odd number of
+ * reflections. When a row is within 16 bytes of a multiple of 1 KiB long,
+ * the rows of a strip fall on a few cache sets, and the second pass misses
+ * the caches. With 512 columns, for example, every row of a strip maps to
+ * 2 of the 64 first-level sets. Those matrices get a stride of an odd number of
  * 64-byte lines (16 floats modulo 32), which maps consecutive rows to
  * distinct sets. Other widths keep packed rows: padding 1000 columns to
  * 1008 measured no faster.
  */
 function paddedStride(cols: number): number {
   const remainder = cols % 256;
-  const nearKibibyte = cols >= 248 && (remainder <= 8 || remainder >= 248);
+  const nearKibibyte = cols >= 252 && (remainder <= 4 || remainder >= 252);
   return nearKibibyte ? cols + ((48 - (cols % 32)) % 32) : cols;
 }
 
