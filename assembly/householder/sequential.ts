@@ -9,35 +9,32 @@
 //     each H is symmetric), with X n×cols.
 //
 // Layout: row-major. ut is k×n with u_j in row j (contiguous), q is n×n and
-// x is n×cols, all with rows packed (leading dimension = columns). work
-// holds SEQUENTIAL_WORK_PER_ROW·n + k float32 values and must be 16-byte
-// aligned (alloc's pointers are). The vectors need not have unit norm: each
-// step uses tau = 2/(u_jᵀu_j), computed in float32, so
-// H(u_j) = I − tau·u_j·u_jᵀ. A zero vector gives tau = Infinity and NaN
-// output (the bindings reject zero vectors). ut, work and q or x must not
-// overlap.
+// x is n×cols, all with rows packed (leading dimension = columns). work has
+// room for 16·n + k float32 values (a PANEL-column panel and the taus). The
+// vectors need not have unit norm: each step uses tau = 2/(u_jᵀu_j),
+// computed in float32, so H(u_j) = I − tau·u_j·u_jᵀ. A zero vector gives
+// tau = Infinity and NaN output (the bindings reject zero vectors). ut,
+// work and q or x must not overlap.
 //
 // Order of work: a reflection changes each column of the matrix on its own,
 // so the columns are taken in panels of PANEL (16). Each panel is copied
-// into `work` with rows PANEL floats apart (64 bytes, one cache line), all k
-// reflections are applied to it in order, one call of applyReflectorLeft
-// each, and it is copied back. Every column therefore gets the same
+// into `work` with rows PANEL floats (64 bytes) apart, all k reflections
+// are applied to it in order, one call of applyReflectorLeft each, and it
+// is copied back. Every column therefore gets the same
 // reflections, with the same operations in the same order, as when each
-// reflection is applied to the whole matrix before the next (which was this
-// file's earlier loop order; the results are bit-identical on every build).
-// Walking the matrix itself, the row stride of a 512- or 1024-column matrix
-// (2 or 4 KiB) maps a 16-column strip onto a few cache sets, and the second
-// pass over a strip missed the caches: that ran 2 to 5 times slower per flop
-// than at n = 520 or 1000. The packed panel (16·n floats, 32 KiB at n = 512)
-// has no such stride. k steps cost 4·n·cols·k flops.
+// reflection is applied to the whole matrix before the next. That was this
+// file's earlier loop order, and the results are bit-identical to it on
+// every build. Walking the matrix itself, the row stride of a 512- or
+// 1024-column matrix (2 or 4 KiB) maps a 16-column strip onto a few cache
+// sets, so the second pass over a strip missed the caches. That ran about 2
+// (n = 512) and 6 (n = 1024) times slower per flop than at n = 520 or 1000.
+// The packed panel (16·n floats, 32 KiB at n = 512) has no such stride.
+// k steps cost 4·n·cols·k flops.
 
 import { applyReflectorLeft } from "../linalg/householder";
 
 /** Columns per panel: one 16-column SIMD strip of applyReflectorLeft, or four 4-column scalar strips. */
 const PANEL: i32 = 16;
-
-/** Floats of `work` per row of the matrix (the panel); k more hold the taus. */
-export const SEQUENTIAL_WORK_PER_ROW: i32 = PANEL;
 
 /** Writes Q = H(u_0)·…·H(u_{k−1}) into the n×n matrix q (see the file header). */
 export function f32_householder_product_sequential(n: i32, k: i32, ut: usize, q: usize, work: usize): void {
