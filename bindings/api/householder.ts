@@ -320,7 +320,8 @@ export function planFromOrthogonal(q: unknown, options: unknown): HouseholderFro
     tolerance = requireFinite(op, "tolerance", opts.tolerance);
     if (!(tolerance > 0)) throw new RangeError(`${op}: tolerance must be positive, got ${tolerance}`);
   }
-  requireFitsInMemory(op, 2 * n * k + k * k + n, `q, v and workspace for n ${n}, k ${k}`);
+  // The last 31·n: padding of q's rows in the backend (paddedStride in ops/linalg.ts).
+  requireFitsInMemory(op, 2 * n * k + k * k + n + 31 * n, `q, v and workspace for n ${n}, k ${k}`);
   const arrayQ = requireFloat32Array(op, "q", q);
   if (arrayQ.length !== n * k) {
     throw new RangeError(`${op}: q has length ${arrayQ.length}, expected ${n * k} (n ${n} × k ${k})`);

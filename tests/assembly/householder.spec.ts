@@ -131,7 +131,7 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([0, 1]);
     const v = fill([NaN, NaN]);
     const work = fill([NaN, NaN]);
-    expect(f32_householder_reflect_to_axes(2, 1, a, v, work)).toBe(-1);
+    expect(f32_householder_reflect_to_axes(2, 1, a, 1, v, work)).toBe(-1);
     expect(at(v, 0)).toBeCloseTo(-SQRT_HALF, 6);
     expect(at(v, 1)).toBeCloseTo(SQRT_HALF, 6);
     free(a); free(v); free(work);
@@ -141,7 +141,7 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([1, 0, 0]);
     const v = fill([NaN, NaN, NaN]);
     const work = fill([NaN, NaN, NaN]);
-    expect(f32_householder_reflect_to_axes(3, 1, a, v, work)).toBe(-1);
+    expect(f32_householder_reflect_to_axes(3, 1, a, 1, v, work)).toBe(-1);
     expect(at(v, 0)).toBe(0);
     expect(at(v, 1)).toBe(1);
     expect(at(v, 2)).toBe(0);
@@ -153,10 +153,10 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([1]);
     const v = fill([NaN]);
     const work = fill([NaN]);
-    expect(f32_householder_reflect_to_axes(1, 1, a, v, work)).toBe(0);
+    expect(f32_householder_reflect_to_axes(1, 1, a, 1, v, work)).toBe(0);
     // [−1] is reflected by H(e_0).
     store<f32>(a, -1);
-    expect(f32_householder_reflect_to_axes(1, 1, a, v, work)).toBe(-1);
+    expect(f32_householder_reflect_to_axes(1, 1, a, 1, v, work)).toBe(-1);
     expect(at(v, 0)).toBe(1);
     free(a); free(v); free(work);
   });
@@ -168,7 +168,7 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([0, 1, 1, 0]);
     const v = fill([NaN, NaN, NaN, NaN]);
     const work = fill([NaN, NaN]);
-    expect(f32_householder_reflect_to_axes(2, 2, a, v, work)).toBe(1);
+    expect(f32_householder_reflect_to_axes(2, 2, a, 2, v, work)).toBe(1);
     expect(at(v, 0)).toBeCloseTo(-SQRT_HALF, 6);
     expect(at(v, 2)).toBeCloseTo(SQRT_HALF, 6);
     free(a); free(v); free(work);

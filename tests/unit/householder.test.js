@@ -483,6 +483,18 @@ for (const build of ALL_BUILDS) {
       }
     });
 
+    test("round trip with padded row strides", async () => {
+      const favor = await favorFor(build);
+      // The backend stores q with rows 272 (k = 260) or 528 (k = 512)
+      // floats apart. A row copied in at the wrong stride gives V for a
+      // different matrix, and stiefel(V) then misses Ω by order 1.
+      for (const [n, k] of [[300, 260], [520, 512]]) {
+        const omega = favor.sync.householder.stiefel(vectors(n, k, 1100 + n + k), { n, k });
+        const v = favor.sync.householder.fromOrthogonal(omega, { n, k });
+        assertClose(favor.sync.householder.stiefel(v, { n, k }), omega, 3 * forwardTolerance(n, k), `${n}×${k}`);
+      }
+    });
+
     test("identity columns take the e_{j+1} reflections", async () => {
       const favor = await favorFor(build);
       for (const [n, k] of [[2, 1], [5, 3], [6, 6], [9, 8]]) {

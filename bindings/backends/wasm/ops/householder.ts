@@ -61,6 +61,7 @@ import {
   type HouseholderRandomOrthogonalPlan,
 } from "../../../api/householder.js";
 import type { Scope, WasmBackend } from "../backend.js";
+import { paddedStride } from "./linalg.js";
 
 type GemmKernel = (
   batch: number, m: number, n: number, k: number, alpha: number,
@@ -108,7 +109,7 @@ class Kernels {
   readonly applySequential: (
     n: number, k: number, ut: number, x: number, cols: number, transpose: number, work: number,
   ) => void;
-  readonly reflectToAxes: (n: number, k: number, a: number, v: number, work: number) => number;
+  readonly reflectToAxes: (n: number, k: number, a: number, lda: number, v: number, work: number) => number;
   readonly haarVectors: (d: number, g: number, v: number, work: number) => void;
   readonly randomNormal: RandomKernel;
 
@@ -353,11 +354,15 @@ export function runHouseholderFromOrthogonal(backend: WasmBackend, plan: Househo
   const kernels = new Kernels(backend);
   const { n, k } = plan;
   return backend.withScope("householder.fromOrthogonal", (scope) => {
-    const a = scope.copyIn(plan.q);
+    // A padded row stride keeps the reflections' column strips off a few cache sets (see paddedStride).
+    const lda = paddedStride(k);
+    const a = scope.allocF32(n * lda);
     const gram = scope.allocF32(k * k);
     const v = scope.allocF32(n * k);
     const work = scope.allocF32(n);
-    kernels.gemm(k, k, n, 1, a, k, true, a, k, false, 0, gram, k);
+    const aIn = backend.f32(a, n * lda);
+    for (let i = 0; i < n; i++) aIn.set(plan.q.subarray(i * k, (i + 1) * k), i * lda);
+    kernels.gemm(k, k, n, 1, a, lda, true, a, lda, false, 0, gram, k);
     const entries = backend.f32(gram, k * k);
     let deviation = 0;
     for (let i = 0; i < k; i++) {
@@ -366,7 +371,7 @@ export function runHouseholderFromOrthogonal(backend: WasmBackend, plan: Househo
     }
     if (!(deviation <= plan.tolerance)) throw notOrthogonalError(n, k, deviation, plan.tolerance);
 
-    const failed = kernels.reflectToAxes(n, k, a, v, work);
+    const failed = kernels.reflectToAxes(n, k, a, lda, v, work);
     if (failed >= 0) throw wrongDeterminantError(n);
     plan.v.set(backend.f32(v, n * k));
     return plan.v;

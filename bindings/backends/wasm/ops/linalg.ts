@@ -14,8 +14,8 @@ type TrsmKernel = (
 
 /**
  * Row stride for a matrix with `cols` columns inside WASM memory. The QR
- * kernels walk strips of a few columns down all rows, twice per block of
- * reflections. When a row is within 16 bytes of a multiple of 1 KiB long,
+ * kernels and f32_householder_reflect_to_axes walk strips of a few columns
+ * down all rows, twice per block of reflections. When a row is within 16 bytes of a multiple of 1 KiB long,
  * the rows of a strip fall on a few cache sets, and the second pass misses
  * the caches. With 512 columns, for example, every row of a strip maps to
  * 2 of the 64 first-level sets. Those matrices get a stride of an odd number of
@@ -23,7 +23,7 @@ type TrsmKernel = (
  * distinct sets. Other widths keep packed rows: padding 1000 columns to
  * 1008 measured no faster.
  */
-function paddedStride(cols: number): number {
+export function paddedStride(cols: number): number {
   const remainder = cols % 256;
   const nearKibibyte = cols >= 252 && (remainder <= 4 || remainder >= 252);
   return nearKibibyte ? cols + ((48 - (cols % 32)) % 32) : cols;
