@@ -8,7 +8,9 @@
 //     off-diagonal updates are GEMMs, and Q = I − U·W in one n×n×n GEMM),
 //     and one reflection at a time (method "sequential": starting from
 //     Q = I, Q ← H(u_j)·Q for j = n−1 … 0, each step a SIMD pass that forms
-//     w = u_jᵀ·Q and subtracts (2/u_jᵀu_j)·u_j·w, 16 columns at a time);
+//     w = u_jᵀ·Q and subtracts (2/u_jᵀu_j)·u_j·w; the kernel takes the
+//     columns 16 at a time into a packed panel and applies every
+//     reflection to it there);
 //   - apply: Q·X for an n×n X (cols = n) without forming Q, by the blocked
 //     CWY form (panels of 64 reflections, each Y = U_pᵀ·X, a 64×64 solve
 //     and X ← X − U_p·Z) and by the same reflection passes as the
@@ -19,11 +21,10 @@
 // builds, one thread, through the public API (favor.sync.householder), so
 // every time includes copying v and x in and the result out (O(n²), small
 // next to the O(n³) work). n = 520 and 1000 are controls for 512 and 1024:
-// the sequential passes walk 16-column strips down rows n floats apart, and
-// with a row stride of 2 KiB or 4 KiB they ran 1.4–2.2 times (n = 512) and
-// 4.7–6.8 times (n = 1024) slower per flop than at the sizes around them, most
-// likely from cache-set conflicts (not profiled further). A ratio at a
-// power of two therefore overstates what CWY gains at other sizes.
+// walking the matrix itself, with rows 2 KiB or 4 KiB apart, the sequential
+// passes ran 2 and 6 times slower per flop than at the sizes around them
+// (cache-set conflicts, gone once a padded stride is used). The packed
+// panels removed that, and the controls show whether it stays removed.
 //
 // Method: each case is first called for WARMUP_MS (at least 2 calls) so V8
 // has tiered up its code. Then the cases of one size run in interleaved
@@ -212,12 +213,12 @@ function renderReport(sections, machine, options) {
       "through `favor.sync.householder` (copies in and out included). Method \"cwy\" forms the product by the CWY formula " +
       "I − U·S⁻¹·Uᵀ (Gram triangle, blocked triangular solve, one n×n×n GEMM) and applies Q in panels of 64 reflections " +
       "(two GEMMs and a 64×64 solve per panel). Method \"sequential\" applies one reflection at a time, each a SIMD pass " +
-      "over the matrix that forms w = uᵀ·X and subtracts (2/uᵀu)·u·w. Both cost about 4·n³ flops. " +
+      "that forms w = uᵀ·X and subtracts (2/uᵀu)·u·w, on one packed 16-column panel of X at a time. Both cost about 4·n³ flops. " +
       "Times are medians over interleaved rounds after warm-up; the ratio divides the sequential median by the CWY one. " +
       "CPU time counts only this process, so it leaves out time that other processes held the core. The last column times " +
       "one n×n·n×n `matmul` for reference: the CWY product and apply each cost about two of them. n = 520 and 1000 are " +
-      "controls for 512 and 1024: with a row stride of 2 KiB or 4 KiB the sequential passes run several times slower per " +
-      "flop than at the sizes around them, which inflates the ratios at those two sizes.",
+      "controls for 512 and 1024, whose row strides of 2 KiB and 4 KiB once made the sequential passes several times " +
+      "slower per flop. The sequential kernels now work on packed 16-column panels, which have no such stride.",
     "",
     ...sections.flatMap((section) => [section, ""]),
   ].join("\n").trimEnd();

@@ -2,7 +2,7 @@
 // for turning an orthogonal matrix back into reflections and for sampling
 // Haar-distributed orthogonal matrices.
 //
-//   f32_householder_reflect_to_axes(n, k, a, v, work) -> i32:
+//   f32_householder_reflect_to_axes(n, k, a, lda, v, work) -> i32:
 //     Householder QR of the n×k matrix A in which reflection j maps the
 //     trailing part x = A[j:, j] of column j (after reflections 0 … j−1)
 //     to +‖x‖·e_j, so H(v_0)·…·H(v_{k−1})·R = A with diag(R) ≥ 0. For A with
@@ -24,8 +24,12 @@
 //     Haar-distributed on {Q ∈ O(d): det Q = (−1)^d} (docs/householder.md
 //     gives the argument).
 //
-// Layout: row-major with leading dimension = columns. a, g and v are n×k
-// (d×d), work has room for n (d) float32 values, and no buffers overlap. Every output column
+// Layout: row-major with leading dimension = columns, except that a has row
+// stride lda ≥ k. a, g and v are n×k (d×d), work has room for n (d) float32
+// values, and no buffers overlap. The trailing updates walk column strips
+// of a down all rows, so an lda near a multiple of 1 KiB (k = 512, 1024)
+// slows them several times. householder.fromOrthogonal pads it (see
+// paddedStride in bindings/backends/wasm/ops/linalg.ts). Every output column
 // has unit norm and zeros above its diagonal entry. The vector formula is
 // the stable one for a positive target (as in LAPACK's xLARFGP): with
 // x = (x_0, x_rest) and σ = ‖x_rest‖², v_0 = x_0 − ‖x‖ when x_0 ≤ 0 and
@@ -106,11 +110,11 @@ function storeColumn(n: i32, k: i32, j: i32, len: i32, work: usize, v: usize): v
 }
 
 /** Householder QR onto the positive axes (see the file header); returns −1 or the failing column. */
-export function f32_householder_reflect_to_axes(n: i32, k: i32, a: usize, v: usize, work: usize): i32 {
-  const stride = <usize>k << 2;
+export function f32_householder_reflect_to_axes(n: i32, k: i32, a: usize, lda: i32, v: usize, work: usize): i32 {
+  const stride = <usize>lda << 2;
   for (let j = 0; j < k; j++) {
     const len = n - j;
-    const diagonal = a + ((<usize>j * <usize>k + <usize>j) << 2);
+    const diagonal = a + ((<usize>j * <usize>lda + <usize>j) << 2);
     if (formVector(len, diagonal, stride, work) == ON_POSITIVE_AXIS) {
       if (len < 2) return j;
       secondAxis(len, work);
@@ -121,7 +125,7 @@ export function f32_householder_reflect_to_axes(n: i32, k: i32, a: usize, v: usi
       const value = load<f32>(work + (<usize>i << 2));
       ww += value * value;
     }
-    applyReflectorLeft(len, k - j - 1, diagonal + 4, k, work, 2 / ww);
+    applyReflectorLeft(len, k - j - 1, diagonal + 4, lda, work, 2 / ww);
   }
   return -1;
 }

@@ -19,6 +19,14 @@
 // householder.ts), which reads the trailing matrix twice per block instead
 // of twice per reflection. The scalar build applies one at a time.
 //
+// Row stride: both kernels walk strips of a few columns down all rows, twice
+// per block. With lda or ldq within a few floats of a multiple of 1 KiB, the
+// rows of a strip share a few cache sets and the second pass misses the
+// caches. The qr op pads such strides to an odd number of 64-byte lines
+// (paddedStride in bindings/backends/wasm/ops/linalg.ts). At n = 1024 that
+// took QR from about 14 to 18 GFLOP/s (relaxed build, CPU time, on the
+// 2-core AMD EPYC development machine under Node 20).
+//
 // Sign of diag(R), as in LAPACK's xLARFG: reflection j maps the column
 // (alpha, x) below and on the diagonal to (beta, 0) with
 // beta = −sign(alpha)·‖(alpha, x)‖₂ and sign(±0) = +1, so R[j][j] < 0 when

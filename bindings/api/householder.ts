@@ -228,8 +228,8 @@ export function planProduct(v: unknown, options: unknown): HouseholderForwardPla
   const opts = requireOptions<HouseholderProductOptions>(op, options);
   const { n, k } = requireSizes(op, opts);
   const method = requireChoice(op, "method", opts.method ?? "cwy", ["cwy", "sequential"] as const);
-  // V, Uᵀ and W (n·k each), S (k²) and Q (n²).
-  requireFitsInMemory(op, 3 * n * k + k * k + n * n + k, `v, q and workspace for n ${n}, k ${k}`);
+  // V, Uᵀ and W (n·k each), S (k²) and Q (n²); the sequential method's panel (16·n).
+  requireFitsInMemory(op, 3 * n * k + k * k + n * n + k + 16 * n, `v, q and workspace for n ${n}, k ${k}`);
   const vectors = requireVectors(op, v, n, k);
   const out = outputArray(op, "q", opts.q, n * n, `Q is ${n}×${n}`);
   requireSeparate(op, "q", out, [vectors]);
@@ -256,7 +256,9 @@ export function planApply(v: unknown, x: unknown, options: unknown): Householder
   const cols = requireInteger(op, "cols", opts.cols, 1);
   const transpose = optionalBoolean(op, "transpose", opts.transpose, false);
   const method = requireChoice(op, "method", opts.method ?? "cwy", ["cwy", "sequential"] as const);
-  requireFitsInMemory(op, 2 * n * k + k * k + k + n * cols + k * cols, `v, x and workspace for n ${n}, k ${k}, cols ${cols}`);
+  // The last 16·n: the sequential method's panel.
+  requireFitsInMemory(op, 2 * n * k + k * k + k + n * cols + k * cols + 16 * n,
+    `v, x and workspace for n ${n}, k ${k}, cols ${cols}`);
   const vectors = requireVectors(op, v, n, k);
   const arrayX = requireFloat32Array(op, "x", x);
   if (arrayX.length !== n * cols) {
@@ -318,7 +320,8 @@ export function planFromOrthogonal(q: unknown, options: unknown): HouseholderFro
     tolerance = requireFinite(op, "tolerance", opts.tolerance);
     if (!(tolerance > 0)) throw new RangeError(`${op}: tolerance must be positive, got ${tolerance}`);
   }
-  requireFitsInMemory(op, 2 * n * k + k * k + n, `q, v and workspace for n ${n}, k ${k}`);
+  // The last 31·n: padding of q's rows in the backend (paddedStride in ops/linalg.ts).
+  requireFitsInMemory(op, 2 * n * k + k * k + n + 31 * n, `q, v and workspace for n ${n}, k ${k}`);
   const arrayQ = requireFloat32Array(op, "q", q);
   if (arrayQ.length !== n * k) {
     throw new RangeError(`${op}: q has length ${arrayQ.length}, expected ${n * k} (n ${n} × k ${k})`);

@@ -102,8 +102,9 @@ export function planQr(a: unknown, options: unknown): QrPlan {
   const qCols = mode === "full" ? rows : k;
   const rRows = mode === "full" ? rows : k;
 
-  // The backend allocates A, tau (k), workspace (5·rows + 16) and Q at once.
-  const workspace = k + 5 * rows + 16;
+  // The backend allocates A, tau (k), workspace (5·rows + 16) and Q at once,
+  // A and Q with up to 31 floats of padding per row (see ops/linalg.ts).
+  const workspace = k + 5 * rows + 16 + 62 * rows;
   requireFitsInMemory(op, rows * cols + workspace + rows * qCols,
     `a, q and workspace (${rows * cols} + ${rows * qCols} + ${workspace} float32 values)`);
   if (arrayA.length !== rows * cols) {

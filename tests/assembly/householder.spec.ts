@@ -99,27 +99,29 @@ describe("sequential reflections", () => {
     // product is [[0, −1], [1, 0]]. u_0 = (1, 1) is not a unit vector.
     const ut = fill([1, 1, 1, 0]);
     const q = fill([NaN, NaN, NaN, NaN]);
-    f32_householder_product_sequential(2, 2, ut, q);
+    const work = alloc(4 * (16 * 2 + 2));
+    f32_householder_product_sequential(2, 2, ut, q, work);
     expect(at(q, 0)).toBe(0);
     expect(at(q, 1)).toBe(-1);
     expect(at(q, 2)).toBe(1);
     expect(at(q, 3)).toBe(0);
-    free(ut); free(q);
+    free(ut); free(q); free(work);
   });
 
   test("apply and its transpose", () => {
     // Q = [[0, −1], [1, 0]]: Q·e_0 = (0, 1) and Qᵀ·e_0 = (0, −1).
     const ut = fill([1, 1, 1, 0]);
     const x = fill([1, 0]);
-    f32_householder_apply_sequential(2, 2, ut, x, 1, false);
+    const work = alloc(4 * (16 * 2 + 2));
+    f32_householder_apply_sequential(2, 2, ut, x, 1, false, work);
     expect(at(x, 0)).toBe(0);
     expect(at(x, 1)).toBe(1);
     store<f32>(x, 1);
     store<f32>(x, 0, 4);
-    f32_householder_apply_sequential(2, 2, ut, x, 1, true);
+    f32_householder_apply_sequential(2, 2, ut, x, 1, true, work);
     expect(at(x, 0)).toBe(0);
     expect(at(x, 1)).toBe(-1);
-    free(ut); free(x);
+    free(ut); free(x); free(work);
   });
 });
 
@@ -129,7 +131,7 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([0, 1]);
     const v = fill([NaN, NaN]);
     const work = fill([NaN, NaN]);
-    expect(f32_householder_reflect_to_axes(2, 1, a, v, work)).toBe(-1);
+    expect(f32_householder_reflect_to_axes(2, 1, a, 1, v, work)).toBe(-1);
     expect(at(v, 0)).toBeCloseTo(-SQRT_HALF, 6);
     expect(at(v, 1)).toBeCloseTo(SQRT_HALF, 6);
     free(a); free(v); free(work);
@@ -139,7 +141,7 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([1, 0, 0]);
     const v = fill([NaN, NaN, NaN]);
     const work = fill([NaN, NaN, NaN]);
-    expect(f32_householder_reflect_to_axes(3, 1, a, v, work)).toBe(-1);
+    expect(f32_householder_reflect_to_axes(3, 1, a, 1, v, work)).toBe(-1);
     expect(at(v, 0)).toBe(0);
     expect(at(v, 1)).toBe(1);
     expect(at(v, 2)).toBe(0);
@@ -151,10 +153,10 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([1]);
     const v = fill([NaN]);
     const work = fill([NaN]);
-    expect(f32_householder_reflect_to_axes(1, 1, a, v, work)).toBe(0);
+    expect(f32_householder_reflect_to_axes(1, 1, a, 1, v, work)).toBe(0);
     // [−1] is reflected by H(e_0).
     store<f32>(a, -1);
-    expect(f32_householder_reflect_to_axes(1, 1, a, v, work)).toBe(-1);
+    expect(f32_householder_reflect_to_axes(1, 1, a, 1, v, work)).toBe(-1);
     expect(at(v, 0)).toBe(1);
     free(a); free(v); free(work);
   });
@@ -166,7 +168,7 @@ describe("f32_householder_reflect_to_axes", () => {
     const a = fill([0, 1, 1, 0]);
     const v = fill([NaN, NaN, NaN, NaN]);
     const work = fill([NaN, NaN]);
-    expect(f32_householder_reflect_to_axes(2, 2, a, v, work)).toBe(1);
+    expect(f32_householder_reflect_to_axes(2, 2, a, 2, v, work)).toBe(1);
     expect(at(v, 0)).toBeCloseTo(-SQRT_HALF, 6);
     expect(at(v, 2)).toBeCloseTo(SQRT_HALF, 6);
     free(a); free(v); free(work);

@@ -227,6 +227,34 @@ for (const build of ALL_BUILDS) {
       }
     });
 
+    test("sequential paths across their 16-column panels", async () => {
+      const favor = await favorFor(build);
+      // The sequential kernels copy 16 columns at a time into a packed
+      // panel, apply every reflection there and copy it back. Column counts
+      // below, at and past one and two panels, and n = 512 and 1024 (row
+      // strides of 2 and 4 KiB in X and Q), check that each column lands
+      // where it came from. A column copied to the
+      // wrong place or left out gives errors of order 1.
+      for (const [n, k, colsList] of [[16, 16, [15, 16, 17]], [33, 7, [31, 32, 33, 47]], [512, 3, [1, 17]], [1024, 2, [16, 20]]]) {
+        const v = vectors(n, k, 60 * n + k);
+        const expected = cached(`product ${n} ${k}`, () => productReference(v, n, k));
+        const q = nanFilled(n * n);
+        favor.sync.householder.product(v, { n, k, method: "sequential", q });
+        assertClose(q, expected, forwardTolerance(n, k), `${n}×${k} product`);
+        for (const cols of colsList) {
+          const x = seededFloats(n * cols, 70 * n + cols);
+          const xCopy = x.slice();
+          for (const transpose of [false, true]) {
+            const context = `${n}×${k} cols ${cols} ${transpose ? "Qᵀ·X" : "Q·X"} sequential`;
+            const out = nanFilled(n * cols);
+            favor.sync.householder.apply(v, x, { n, k, cols, transpose, method: "sequential", out });
+            assertColumnsClose(out, applyReference(v, x, n, k, cols, transpose), x, n, k, cols, context);
+          }
+          assertSameBits(x, xCopy, `${n}×${k} cols ${cols}: x changed`);
+        }
+      }
+    });
+
     test("apply matches the product matrix", async () => {
       const favor = await favorFor(build);
       // One panel of the blocked apply (k < 64), and three with a partial
@@ -450,6 +478,18 @@ for (const build of ALL_BUILDS) {
       const favor = await favorFor(build);
       for (const [n, k] of SHAPES) {
         const omega = favor.sync.householder.stiefel(vectors(n, k, 1000 + n + k), { n, k });
+        const v = favor.sync.householder.fromOrthogonal(omega, { n, k });
+        assertClose(favor.sync.householder.stiefel(v, { n, k }), omega, 3 * forwardTolerance(n, k), `${n}×${k}`);
+      }
+    });
+
+    test("round trip with padded row strides", async () => {
+      const favor = await favorFor(build);
+      // The backend stores q with rows 272 (k = 260) or 528 (k = 512)
+      // floats apart. A row copied in at the wrong stride gives V for a
+      // different matrix, and stiefel(V) then misses Ω by order 1.
+      for (const [n, k] of [[300, 260], [520, 512]]) {
+        const omega = favor.sync.householder.stiefel(vectors(n, k, 1100 + n + k), { n, k });
         const v = favor.sync.householder.fromOrthogonal(omega, { n, k });
         assertClose(favor.sync.householder.stiefel(v, { n, k }), omega, 3 * forwardTolerance(n, k), `${n}×${k}`);
       }

@@ -102,6 +102,18 @@ for (const build of ALL_BUILDS) {
       }
     });
 
+    test("shapes whose rows the backend pads", async () => {
+      const favor = await favorFor(build);
+      // The backend pads the row stride of A and Q when a row is within 4
+      // floats of a multiple of 256 (256 → 272, 260 → 272, 512 → 528,
+      // 513 → 528 floats). It copies R and Q back out row by row, and a row
+      // read or written at the wrong stride breaks QR = A by order ‖A‖.
+      for (const [rows, cols, modes] of [[260, 256, ["thin", "full"]], [256, 260, ["thin", "full"]], [40, 513, ["full"]], [512, 512, ["thin"]]]) {
+        const a = seededFloats(rows * cols, rows * 7 + cols);
+        for (const mode of modes) checkQr(favor, a, rows, cols, mode, `${rows}×${cols} ${mode}`);
+      }
+    });
+
     test("thin and full agree", async () => {
       const favor = await favorFor(build);
       for (const [rows, cols] of [[9, 4], [4, 9], [17, 17], [40, 13], [70, 33]]) {

@@ -61,6 +61,7 @@ import {
   type HouseholderRandomOrthogonalPlan,
 } from "../../../api/householder.js";
 import type { Scope, WasmBackend } from "../backend.js";
+import { paddedStride } from "./linalg.js";
 
 type GemmKernel = (
   batch: number, m: number, n: number, k: number, alpha: number,
@@ -104,9 +105,11 @@ class Kernels {
   readonly mirrorUpper: (k: number, a: number, lda: number) => void;
   readonly subtract: (rows: number, cols: number, a: number, lda: number, b: number, ldb: number) => void;
   readonly eye: (rows: number, cols: number, a: number, lda: number) => void;
-  readonly productSequential: (n: number, k: number, ut: number, q: number) => void;
-  readonly applySequential: (n: number, k: number, ut: number, x: number, cols: number, transpose: number) => void;
-  readonly reflectToAxes: (n: number, k: number, a: number, v: number, work: number) => number;
+  readonly productSequential: (n: number, k: number, ut: number, q: number, work: number) => void;
+  readonly applySequential: (
+    n: number, k: number, ut: number, x: number, cols: number, transpose: number, work: number,
+  ) => void;
+  readonly reflectToAxes: (n: number, k: number, a: number, lda: number, v: number, work: number) => number;
   readonly haarVectors: (d: number, g: number, v: number, work: number) => void;
   readonly randomNormal: RandomKernel;
 
@@ -191,6 +194,11 @@ function copyColumns(backend: WasmBackend, from: number, ld: number, rows: numbe
   for (let i = 0; i < rows; i++) copyWithin(backend, from + i * ld * F32, to + i * cols * F32, cols);
 }
 
+/** Workspace of the sequential kernels: a 16-column panel of n rows and k taus. */
+function sequentialWork(scope: Scope, n: number, k: number): number {
+  return scope.allocF32(16 * n + k);
+}
+
 /** Uᵀ, the column norms of V and (when requested) S, allocated in `scope`. */
 interface Prepared {
   ut: number;
@@ -254,7 +262,7 @@ export function runHouseholderForward(backend: WasmBackend, plan: HouseholderFor
     if (plan.x !== undefined) {
       out = scope.copyIn(plan.x);
       if (sequential) {
-        kernels.applySequential(n, k, ut, out, cols, plan.transpose ? 1 : 0);
+        kernels.applySequential(n, k, ut, out, cols, plan.transpose ? 1 : 0, sequentialWork(scope, n, k));
       } else {
         const width = Math.min(APPLY_PANEL, k);
         applyCwy(kernels, n, k, ut, out, cols, plan.transpose, scope.allocF32(width * width), scope.allocF32(width * cols));
@@ -262,7 +270,7 @@ export function runHouseholderForward(backend: WasmBackend, plan: HouseholderFor
     } else if (plan.op === "householder.product") {
       out = scope.allocF32(n * n);
       if (sequential) {
-        kernels.productSequential(n, k, ut, out);
+        kernels.productSequential(n, k, ut, out, sequentialWork(scope, n, k));
       } else {
         productCwy(kernels, n, k, prepared, scope.allocF32(k * n), out);
       }
@@ -346,11 +354,15 @@ export function runHouseholderFromOrthogonal(backend: WasmBackend, plan: Househo
   const kernels = new Kernels(backend);
   const { n, k } = plan;
   return backend.withScope("householder.fromOrthogonal", (scope) => {
-    const a = scope.copyIn(plan.q);
+    // A padded row stride keeps the reflections' column strips off a few cache sets (see paddedStride).
+    const lda = paddedStride(k);
+    const a = scope.allocF32(n * lda);
     const gram = scope.allocF32(k * k);
     const v = scope.allocF32(n * k);
     const work = scope.allocF32(n);
-    kernels.gemm(k, k, n, 1, a, k, true, a, k, false, 0, gram, k);
+    const aIn = backend.f32(a, n * lda);
+    for (let i = 0; i < n; i++) aIn.set(plan.q.subarray(i * k, (i + 1) * k), i * lda);
+    kernels.gemm(k, k, n, 1, a, lda, true, a, lda, false, 0, gram, k);
     const entries = backend.f32(gram, k * k);
     let deviation = 0;
     for (let i = 0; i < k; i++) {
@@ -359,7 +371,7 @@ export function runHouseholderFromOrthogonal(backend: WasmBackend, plan: Househo
     }
     if (!(deviation <= plan.tolerance)) throw notOrthogonalError(n, k, deviation, plan.tolerance);
 
-    const failed = kernels.reflectToAxes(n, k, a, v, work);
+    const failed = kernels.reflectToAxes(n, k, a, lda, v, work);
     if (failed >= 0) throw wrongDeterminantError(n);
     plan.v.set(backend.f32(v, n * k));
     return plan.v;
