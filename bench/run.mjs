@@ -6,13 +6,17 @@
 // exports `default async function (args)`. Benchmarks are never part of
 // `npm test`.
 
-import { readdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
+// A suite is a file with a default export; the others in bench/ are shared
+// modules (benchmarks-doc.mjs) or scripts run on their own (their first
+// comment says how), which a plain `npm run bench` must not try to run.
 const suites = readdirSync(benchDir)
   .filter((file) => file.endsWith(".mjs") && file !== "run.mjs")
+  .filter((file) => /^export default\b/m.test(readFileSync(join(benchDir, file), "utf8")))
   .map((file) => file.slice(0, -".mjs".length))
   .sort();
 
