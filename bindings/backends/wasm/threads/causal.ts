@@ -51,9 +51,19 @@ export function useParallelCausal(backend: WasmBackend, source: FeatureSource, l
  */
 export const SEGMENT_POSITIONS = 4096;
 
+let segmentPositions = SEGMENT_POSITIONS;
+
+/**
+ * Sets the positions per segment for tests, so that short sequences span
+ * several segments; null restores SEGMENT_POSITIONS.
+ */
+export function setSegmentPositionsForTests(positions: number | null): void {
+  segmentPositions = positions ?? SEGMENT_POSITIONS;
+}
+
 /** Returns the chunks per segment for chunks of `chunk` positions on `threads` threads. */
 export function segmentChunks(chunk: number, threads: number): number {
-  return Math.max(Math.ceil(SEGMENT_POSITIONS / chunk), 4 * threads);
+  return Math.max(Math.ceil(segmentPositions / chunk), 4 * threads);
 }
 
 /** The scratch of the segmented chunk-parallel form, allocated once per op call, and its per-head loop. */
@@ -86,8 +96,8 @@ export class ParallelCausal {
     this.r = source.outputs;
     this.stateSize = this.r * (dv + 1);
     this.segment = Math.min(segmentChunks(chunk, this.threads), Math.ceil(length / chunk));
-    // A segment holds at most segment·chunk positions, and its keys are the
-    // real keys among those positions, so no more.
+    // A segment contains at most segment·chunk positions, and its keys are
+    // the real keys among those positions, so there are no more keys than that.
     const rows = Math.min(this.segment * chunk, length);
     this.keyFeatures = scope.allocF32(rows * this.r);
     this.values = scope.allocF32(rows * (dv + 1));
@@ -119,7 +129,7 @@ export class ParallelCausal {
   /**
    * Points the source's row scratch at thread t's buffers. The first call
    * for a thread lets source.allocate take them from the op's scope; later
-   * calls hand the same pointers back in the same order (allocate asks for
+   * calls hand the same pointers back in the same order (allocate requests
    * the same sizes every time), so the scope does not grow with the number
    * of segments and heads.
    */
