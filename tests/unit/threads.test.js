@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { createFavor, setLogLevel, setLogSink } from "../../dist/runtime/node.js";
 import { supportedBuilds } from "../../dist/backends/wasm/features.js";
 import { setWorkerScriptForTests } from "../../dist/backends/wasm/threads/pool.js";
+import { segmentChunks, setSegmentPositionsForTests } from "../../dist/backends/wasm/threads/causal.js";
 import { backendOf } from "../../dist/internal.js";
 import { gemmReference } from "../reference/gemm.js";
 import { favorAttentionReference } from "../reference/attention.js";
@@ -63,6 +64,27 @@ function poolJobs(favor, body) {
     pool.run = run;
   }
   return jobs;
+}
+
+/**
+ * Returns the bytes that `body` requested from the WASM allocator of
+ * `favor`. This sum bounds the peak from above, and equals it for an op
+ * that frees its buffers only when it ends.
+ */
+function allocatedBytes(favor, body) {
+  const backend = backendOf(favor);
+  const alloc = backend.allocBytes;
+  let bytes = 0;
+  backend.allocBytes = (op, count) => {
+    bytes += count;
+    return alloc.call(backend, op, count);
+  };
+  try {
+    body();
+  } finally {
+    delete backend.allocBytes;
+  }
+  return bytes;
 }
 
 function osThreads() {
@@ -225,6 +247,85 @@ for (const build of ["simd", "relaxed"]) {
           }
         }
       }
+    });
+
+    test("causal attention spans segments", async () => {
+      const favors = await byThreads(build);
+      const [batch, heads, dim, valueDim, features] = [2, 2, 8, 5, 16];
+      let seed = 90;
+      // Segments of 64 positions, so that short sequences span several:
+      // chunk 7 gives 10 chunks (70 positions) per segment on 2 threads and 12
+      // (84) on 3; chunk 5 gives 13 (65) on both. 437 and 263 positions end
+      // in a partial segment and a partial chunk; 263 = 4·65 + 3 leaves one
+      // 3-position chunk for the last segment, so 2 and 3 threads get empty ranges.
+      setSegmentPositionsForTests(64);
+      try {
+        for (const kernel of ["positive", "trig", "relu"]) {
+          for (const [length, chunk, masked] of [[437, 7, false], [437, 7, true], [263, 5, false]]) {
+            const context = `${kernel} length ${length} chunk ${chunk} masked ${masked}`;
+            for (const threads of [2, 3]) {
+              const segment = segmentChunks(chunk, threads) * chunk;
+              assert.ok(length > 2 * segment, `${context}: ${length} positions span fewer than 3 segments of ${segment}`);
+              assert.notEqual(length % segment, 0, `${context}: the last segment is full`);
+              assert.notEqual(length % chunk, 0, `${context}: the last chunk is full`);
+            }
+            const shape = { batch, heads, length, dim, valueDim, layout: "blhd" };
+            if (masked) {
+              // Item 0 loses every key from 10 before the second segment boundary of 3 threads (168) to 90 after it,
+              // so whole chunks and a segment start have no key; item 1 loses every third key.
+              const mask = new Uint8Array(batch * length);
+              for (let j = 0; j < length; j++) mask[j] = (j >= 158 && j < 258) || (j * 7) % 11 === 0 ? 1 : 0;
+              for (let j = 0; j < length; j++) mask[length + j] = j % 3 === 0 ? 1 : 0;
+              shape.keyPaddingMask = mask;
+            }
+            const q = seededFloats(batch * heads * length * dim, seed++);
+            const k = seededFloats(batch * heads * length * dim, seed++);
+            const v = seededFloats(batch * heads * length * valueDim, seed++);
+            const projection = favors[0].sync.projection({ features, dim, seed: seed++ });
+            const options = { ...shape, causal: true, kernel, features, projection, chunk };
+            const ref = favorAttentionReference(q, k, v, shape, { causal: true, kind: kernel, projection, features });
+            const outs = favors.map((favor) => favor.sync.attention(q, k, v, options));
+            // Three jobs (steps 1, 2 and 4) per segment and head.
+            const segments = Math.ceil(Math.ceil(length / chunk) / segmentChunks(chunk, 3));
+            assert.equal(poolJobs(favors[2], () => favors[2].sync.attention(q, k, v, options)), 3 * segments * batch * heads, context);
+            for (const [index, out] of outs.entries()) {
+              assertClose(out, ref.out, ref.bound, `${THREAD_COUNTS[index]} threads, ${context}`);
+              assertClose(out, outs[0], ref.bound.map((bound) => 2 * bound), `${THREAD_COUNTS[index]} vs 1 thread, ${context}`);
+            }
+            for (const [index, favor] of favors.entries()) {
+              assertSameBits(favor.sync.attention(q, k, v, options), outs[index], `repeat with ${THREAD_COUNTS[index]} threads, ${context}`);
+            }
+          }
+        }
+      } finally {
+        setSegmentPositionsForTests(null);
+      }
+    });
+
+    test("causal working memory is flat in length", async () => {
+      const favors = await byThreads(build);
+      const [dim, valueDim, features, chunk] = [8, 4, 16, 64];
+      const projection = favors[0].sync.projection({ features, dim, seed: 3 });
+      // The default segments: 4096 positions for chunk 64 on 2 and 3 threads.
+      const segment = segmentChunks(chunk, 3) * chunk;
+      assert.equal(segmentChunks(chunk, 2) * chunk, segment);
+      const lengths = [4 * segment, 16 * segment];
+      const bytes = favors.map((favor) => lengths.map((length) => {
+        const q = seededFloats(length * dim, 1);
+        const v = seededFloats(length * valueDim, 2);
+        const options = { batch: 1, heads: 1, length, dim, valueDim, layout: "bhld", causal: true, kernel: "positive", features, projection, chunk };
+        return allocatedBytes(favor, () => favor.sync.attention(q, q, v, options));
+      }));
+      // Only the copies of q, k, v and the output grow with the length: 4 bytes
+      // per float, dim floats per row of q and k, valueDim per row of v and out.
+      const inputsAndOutput = 4 * (lengths[1] - lengths[0]) * (2 * dim + 2 * valueDim);
+      for (const [index, [short, long]] of bytes.entries()) {
+        assert.equal(long - short, inputsAndOutput, `${THREAD_COUNTS[index]} threads: ${short} bytes at L = ${lengths[0]}, ${long} at L = ${lengths[1]}`);
+      }
+      assert.ok(poolJobs(favors[1], () => favors[1].sync.attention(
+        seededFloats(lengths[1] * dim, 1), seededFloats(lengths[1] * dim, 1), seededFloats(lengths[1] * valueDim, 2),
+        { batch: 1, heads: 1, length: lengths[1], dim, valueDim, layout: "bhld", causal: true, kernel: "positive", features, projection, chunk },
+      )) > 0, "2 threads did not use the pool");
     });
   });
 }

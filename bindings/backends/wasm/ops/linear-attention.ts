@@ -324,7 +324,7 @@ export function runLinearAttention(
     const t = scope.allocF32(source.outputs * (dv + 1));
     let parallel: ParallelCausal | ParallelBidirectional | null = null;
     if (job.causal && useParallelCausal(backend, source, length, chunk)) {
-      parallel = new ParallelCausal(backend, scope, source, dv, length, shape.keyLength, chunk);
+      parallel = new ParallelCausal(backend, scope, source, dv, length, chunk);
     } else if (!job.causal && useParallelBidirectional(backend, source, length, shape.keyLength, BLOCK_ROWS)) {
       parallel = new ParallelBidirectional(backend, scope, source, dv, length, shape.keyLength, BLOCK_ROWS);
     }

@@ -1,20 +1,27 @@
-// Causal linear attention across the thread pool, in chunk-parallel form.
-// The chunks are the same as on one thread (job.chunk positions each), and
-// each thread takes one contiguous range of chunks (splitEvenly):
+// Causal linear attention across the thread pool, in chunk-parallel form
+// within segments. The chunks are the same as on one thread (job.chunk
+// positions each). The sequence is walked in segments of `segmentChunks`
+// chunks, and each segment runs these steps with one contiguous range of its
+// chunks per thread (splitEvenly):
 //   1. per chunk c, in parallel: key features K′_c at the chunk's own shift
-//      s_c (stored for step 3), [V_c 1], and the chunk state
+//      s_c (stored for step 4), [V_c 1], and the chunk state
 //      U_c = K′_cᵀ[V_c 1] at shift s_c;
 //   2. per thread, in parallel: the sum of its chunk states, each rescaled
 //      to the largest shift of the range;
-//   3. on the calling thread: the state entering each thread's range, a
-//      prefix over the thread sums in thread order;
+//   3. on the calling thread, in float64: the state entering each thread's
+//      range, a prefix over the thread sums in thread order that starts from
+//      the state carried in from the previous segment and ends with the
+//      state carried out to the next one;
 //   4. per thread, in parallel: the chunk loop of the single-threaded form,
 //      starting from the entering state and adding the stored U_c instead
 //      of recomputing it: out_c = Q′_c·T + tril(Q′_c K′_cᵀ)·[V_c 1], then
 //      T += U_c, with T, K′_c and U_c rescaled to the running shift.
-// The thread count changes only how chunk states are grouped in the sums,
-// so results differ from one thread's in the last bits, and for a given
-// thread count they are the same on every run (fixed partition and order).
+// Every segment reuses the same scratch, so the memory of the op beyond its
+// inputs and output does not depend on the sequence length. The thread
+// count changes only how chunk states are grouped in the sums (and the
+// segment size), so results differ from one thread's in the last bits, and
+// for a given thread count they are the same on every run (fixed segments,
+// partition and order).
 //
 // The workers' kernel calls of steps 1, 2 and 4 are recorded on the calling
 // thread (WasmBackend.record) through the op's own FeatureSource. So the
@@ -35,12 +42,37 @@ export function useParallelCausal(backend: WasmBackend, source: FeatureSource, l
   return backend.threads > 1 && source.recordable === true && Math.ceil(length / chunk) >= 2 * backend.threads;
 }
 
-/** The scratch of the chunk-parallel form, allocated once per op call, and its per-head loop. */
+/**
+ * Positions per segment, unless a thread would then get fewer than 4 chunks.
+ * A segment of 4096 positions gives each of 2 threads 32 chunks of 64, so
+ * the serial step 3 and the three wake-ups of the pool per segment stay
+ * small next to the chunk work, while the segment's stored key features
+ * (4 MiB at r = 256) and chunk states stay a few MiB.
+ */
+export const SEGMENT_POSITIONS = 4096;
+
+let segmentPositions = SEGMENT_POSITIONS;
+
+/**
+ * Sets the positions per segment for tests, so that short sequences span
+ * several segments; null restores SEGMENT_POSITIONS.
+ */
+export function setSegmentPositionsForTests(positions: number | null): void {
+  segmentPositions = positions ?? SEGMENT_POSITIONS;
+}
+
+/** Returns the chunks per segment for chunks of `chunk` positions on `threads` threads. */
+export function segmentChunks(chunk: number, threads: number): number {
+  return Math.max(Math.ceil(segmentPositions / chunk), 4 * threads);
+}
+
+/** The scratch of the segmented chunk-parallel form, allocated once per op call, and its per-head loop. */
 export class ParallelCausal {
   private readonly threads: number;
   private readonly r: number;
   private readonly stateSize: number;
-  private readonly chunks: number;
+  /** Chunks per segment. */
+  private readonly segment: number;
   private readonly keyFeatures: number;
   private readonly values: number;
   private readonly states: number;
@@ -48,6 +80,8 @@ export class ParallelCausal {
   private readonly queryPositions: number;
   private readonly keyPositions: number;
   private readonly perThread: { queryFeatures: number; numerators: number; products: number }[] = [];
+  /** The buffers that source.allocate took for each thread, handed back to it on later calls. */
+  private readonly sourceScratch: number[][] = [];
   private readonly kernels: Record<"gemm" | "gather" | "maskedProduct" | "divide" | "scale" | "axpy" | "fill", Kernel>;
 
   constructor(
@@ -56,19 +90,21 @@ export class ParallelCausal {
     private readonly source: FeatureSource,
     private readonly dv: number,
     private readonly length: number,
-    keyLength: number,
     private readonly chunk: number,
   ) {
     this.threads = backend.threads;
     this.r = source.outputs;
     this.stateSize = this.r * (dv + 1);
-    this.chunks = Math.ceil(length / chunk);
-    this.keyFeatures = scope.allocF32(keyLength * this.r);
-    this.values = scope.allocF32(keyLength * (dv + 1));
-    this.states = scope.allocF32(this.chunks * this.stateSize);
+    this.segment = Math.min(segmentChunks(chunk, this.threads), Math.ceil(length / chunk));
+    // A segment contains at most segment·chunk positions, and its keys are
+    // the real keys among those positions, so there are no more keys than that.
+    const rows = Math.min(this.segment * chunk, length);
+    this.keyFeatures = scope.allocF32(rows * this.r);
+    this.values = scope.allocF32(rows * (dv + 1));
+    this.states = scope.allocF32(this.segment * this.stateSize);
     this.sums = scope.allocF32(this.threads * this.stateSize);
-    this.queryPositions = scope.allocBytes(length * 4);
-    this.keyPositions = scope.allocBytes(keyLength * 4);
+    this.queryPositions = scope.allocBytes(rows * 4);
+    this.keyPositions = scope.allocBytes(rows * 4);
     for (let t = 0; t < this.threads; t++) {
       this.perThread.push({
         queryFeatures: scope.allocF32(chunk * this.r),
@@ -86,6 +122,36 @@ export class ParallelCausal {
       axpy: kernel("f32_state_add_scaled"),
       fill: kernel("f32_fill"),
     };
+    // Take every thread's source scratch now, so nothing is allocated while workers run.
+    for (let t = 0; t < this.threads; t++) this.useSourceScratch(t);
+  }
+
+  /**
+   * Points the source's row scratch at thread t's buffers. The first call
+   * for a thread lets source.allocate take them from the op's scope; later
+   * calls hand the same pointers back in the same order (allocate requests
+   * the same sizes every time), so the scope does not grow with the number
+   * of segments and heads.
+   */
+  private useSourceScratch(t: number): void {
+    const saved = this.sourceScratch[t];
+    if (saved === undefined) {
+      const taken: number[] = [];
+      const scope = this.scope;
+      const recorder = {
+        allocF32: (length: number) => { const ptr = scope.allocF32(length); taken.push(ptr); return ptr; },
+        allocBytes: (length: number) => { const ptr = scope.allocBytes(length); taken.push(ptr); return ptr; },
+      };
+      this.source.allocate(recorder as unknown as Scope, this.chunk);
+      this.sourceScratch[t] = taken;
+      return;
+    }
+    let next = 0;
+    const replay = {
+      allocF32: () => saved[next++],
+      allocBytes: () => saved[next++],
+    };
+    this.source.allocate(replay as unknown as Scope, this.chunk);
   }
 
   /**
@@ -97,11 +163,11 @@ export class ParallelCausal {
   private split(body: (thread: number) => void): { tasks: KernelCall[][]; own: () => void } {
     const tasks: KernelCall[][] = [[]];
     for (let t = 1; t < this.threads; t++) {
-      this.source.allocate(this.scope, this.chunk);
+      this.useSourceScratch(t);
       tasks.push(this.backend.record(() => body(t)));
     }
     const own = () => {
-      this.source.allocate(this.scope, this.chunk);
+      this.useSourceScratch(0);
       body(0);
     };
     return { tasks, own };
@@ -113,23 +179,48 @@ export class ParallelCausal {
    * row strides ldv, ldo in elements.
    */
   runHead(visible: Int32Array, v: number, ldv: number, out: number, ldo: number): void {
-    const { backend, chunk, chunks, threads, r, dv, stateSize } = this;
-    const { gemm, gather, scale, axpy } = this.kernels;
-    new Int32Array(backend.exports.memory.buffer, this.queryPositions, this.length).set(
-      Int32Array.from({ length: this.length }, (_, i) => i),
-    );
-    new Int32Array(backend.exports.memory.buffer, this.keyPositions, visible.length).set(visible);
-
-    // Keys of chunk c: visible[keyFrom[c] … keyFrom[c + 1]).
-    const keyFrom = new Int32Array(chunks + 1);
-    for (let c = 0, at = 0; c < chunks; c++) {
-      const end = Math.min((c + 1) * chunk, this.length);
-      while (at < visible.length && visible[at] < end) at++;
-      keyFrom[c + 1] = at;
+    const chunks = Math.ceil(this.length / this.chunk);
+    // The state after the segments so far, in float64 at shift carried.shift.
+    const carried = { state: new Float64Array(this.stateSize), shift: -Infinity };
+    let keyStart = 0;
+    for (let first = 0; first < chunks; first += this.segment) {
+      keyStart = this.runSegment(visible, keyStart, first, Math.min(first + this.segment, chunks), carried, v, ldv, out, ldo);
     }
+  }
+
+  /**
+   * Runs steps 1 to 4 for chunks [first, last), whose keys start at
+   * visible[keyStart], from the carried state, and leaves the state after
+   * the segment in `carried`. Returns the index in visible of the next
+   * segment's first key.
+   */
+  private runSegment(
+    visible: Int32Array, keyStart: number, first: number, last: number,
+    carried: { state: Float64Array; shift: number },
+    v: number, ldv: number, out: number, ldo: number,
+  ): number {
+    const { backend, chunk, threads, r, dv, stateSize } = this;
+    const { gemm, gather, scale, axpy } = this.kernels;
+    const chunks = last - first;
+    const segmentStart = first * chunk;
+    const segmentEnd = Math.min(last * chunk, this.length);
+
+    // Keys of the segment's chunk c (0-based in the segment): visible[keyStart + keyFrom[c] … keyStart + keyFrom[c + 1]).
+    const keyFrom = new Int32Array(chunks + 1);
+    for (let c = 0, at = keyStart; c < chunks; c++) {
+      const end = Math.min((first + c + 1) * chunk, this.length);
+      while (at < visible.length && visible[at] < end) at++;
+      keyFrom[c + 1] = at - keyStart;
+    }
+    const keyCount = keyFrom[chunks];
+    const queryView = new Int32Array(backend.exports.memory.buffer, this.queryPositions, segmentEnd - segmentStart);
+    for (let i = 0; i < queryView.length; i++) queryView[i] = segmentStart + i;
+    new Int32Array(backend.exports.memory.buffer, this.keyPositions, keyCount).set(visible.subarray(keyStart, keyStart + keyCount));
+
     const bounds = splitEvenly(chunks, threads);
     const keyRows = (c: number) => this.keyFeatures + keyFrom[c] * r * 4;
     const valueRows = (c: number) => this.values + keyFrom[c] * (dv + 1) * 4;
+    const keyPositions = (c: number) => this.keyPositions + keyFrom[c] * 4;
     const state = (c: number) => this.states + c * stateSize * 4;
 
     // Step 1: chunk key features, values and states.
@@ -141,9 +232,8 @@ export class ParallelCausal {
           shiftTickets[c] = { thread: t, value: -Infinity };
           continue;
         }
-        const positions = this.keyPositions + keyFrom[c] * 4;
-        shiftTickets[c] = { thread: t, value: this.source.keyFeatures(positions, count, keyRows(c)) };
-        gather(count, positions, v, ldv, dv, 1, valueRows(c), dv + 1, 1);
+        shiftTickets[c] = { thread: t, value: this.source.keyFeatures(keyPositions(c), count, keyRows(c)) };
+        gather(count, keyPositions(c), v, ldv, dv, 1, valueRows(c), dv + 1, 1);
         gemm(1, r, dv + 1, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
       }
     });
@@ -168,10 +258,11 @@ export class ParallelCausal {
     backend.pool!.run(step2);
 
     // Step 3: replace each thread's sum by the state entering its range (the
-    // sums of the threads before it), in thread order, in float64.
+    // carried state plus the sums of the threads before it), in thread
+    // order, in float64; the total becomes the carried state.
     const entering: number[] = [];
-    const running = new Float64Array(stateSize);
-    let runningShift = -Infinity;
+    const running = carried.state;
+    let runningShift = carried.shift;
     for (let t = 0; t < threads; t++) {
       const sum = backend.f32(this.sums + t * stateSize * 4, stateSize);
       const own = Float64Array.from(sum);
@@ -188,6 +279,7 @@ export class ParallelCausal {
       for (let i = 0; i < stateSize; i++) running[i] += factor * own[i];
       runningShift = next;
     }
+    carried.shift = runningShift;
 
     // Step 4: the chunk loop of each range from its entering state.
     const step4 = this.split((t) => {
@@ -195,19 +287,19 @@ export class ParallelCausal {
       const total = this.sums + t * stateSize * 4;
       let shift = entering[t];
       for (let c = bounds[t]; c < bounds[t + 1]; c++) {
-        const start = c * chunk;
+        const start = (first + c) * chunk;
         const count = Math.min(chunk, this.length - start);
         const keyCount = keyFrom[c + 1] - keyFrom[c];
         const next = Math.max(shift, shifts[c]);
         if (shift !== -Infinity && next > shift) scale(stateSize, total, Math.exp(shift - next));
         if (keyCount > 0 && shifts[c] < next) scale(keyCount * r, keyRows(c), Math.exp(shifts[c] - next));
-        this.source.queryFeatures(this.queryPositions + start * 4, count, scratch.queryFeatures);
+        this.source.queryFeatures(this.queryPositions + (start - segmentStart) * 4, count, scratch.queryFeatures);
         // [num den] = Q′_c·T, zero while T is empty.
         gemm(1, count, dv + 1, r, 1, scratch.queryFeatures, r, 0, 0, total, dv + 1, 0, 0, 0, scratch.numerators, dv + 1, 0);
         if (keyCount > 0) {
           gemm(1, count, keyCount, r, 1, scratch.queryFeatures, r, 0, 0, keyRows(c), r, 0, 1, 0, scratch.products, keyCount, 0);
           this.kernels.maskedProduct(
-            count, start, keyCount, this.keyPositions + keyFrom[c] * 4, scratch.products, keyCount,
+            count, start, keyCount, keyPositions(c), scratch.products, keyCount,
             valueRows(c), dv + 1, dv + 1, scratch.numerators, dv + 1,
           );
           axpy(stateSize, Math.exp(shifts[c] - next), state(c), total);
@@ -217,5 +309,6 @@ export class ParallelCausal {
       }
     });
     backend.pool!.run(step4.tasks, step4.own);
+    return keyStart + keyCount;
   }
 }
