@@ -360,8 +360,9 @@ export function f32_rows_add_scaled(rows: i32, cols: i32, coefficients: usize, x
  * which is what lets the backward pass rebuild a chunk's start state by
  * subtraction without the cancellation of a float32 state. Returns the
  * largest |hi[e]| after the update (0 for n = 0, NaN if any is NaN), as
- * f64_max_abs would. The vector path runs the same IEEE additions two
- * lanes at a time (no fused operations), so every build stores the same bits.
+ * f64_max_abs would. The vector paths run the same IEEE additions four and
+ * then two values at a time (no fused operations), so every build stores
+ * the same bits.
  */
 export function f64_state_accumulate(n: i32, p: usize, factor: f64, hi: usize, lo: usize): f64 {
   let e = 0;
@@ -369,6 +370,35 @@ export function f64_state_accumulate(n: i32, p: usize, factor: f64, hi: usize, l
   if (HAS_SIMD) {
     const f = f64x2.splat(factor);
     let largest = f64x2.splat(0);
+    let largest2 = f64x2.splat(0);
+    // Four values per iteration: one 16-byte load of p and two independent
+    // TwoSum chains, which keeps more operations in flight.
+    for (; e + 4 <= n; e += 4) {
+      const quad = v128.load(p + <usize>e * F32_BYTES);
+      const hiAt = hi + <usize>e * F64_BYTES;
+      const loAt = lo + <usize>e * F64_BYTES;
+      const x1 = f64x2.mul(f64x2.promote_low_f32x4(quad), f);
+      const x2 = f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(quad, quad, 2, 3, 2, 3)), f);
+      const a1 = v128.load(hiAt);
+      const a2 = v128.load(hiAt, 16);
+      const sum1 = f64x2.add(a1, x1);
+      const sum2 = f64x2.add(a2, x2);
+      const b1 = f64x2.sub(sum1, a1);
+      const b2 = f64x2.sub(sum2, a2);
+      const err1 = f64x2.add(f64x2.sub(a1, f64x2.sub(sum1, b1)), f64x2.sub(x1, b1));
+      const err2 = f64x2.add(f64x2.sub(a2, f64x2.sub(sum2, b2)), f64x2.sub(x2, b2));
+      const t1 = f64x2.add(v128.load(loAt), err1);
+      const t2 = f64x2.add(v128.load(loAt, 16), err2);
+      const h1 = f64x2.add(sum1, t1);
+      const h2 = f64x2.add(sum2, t2);
+      v128.store(hiAt, h1);
+      v128.store(hiAt, h2, 16);
+      v128.store(loAt, f64x2.sub(t1, f64x2.sub(h1, sum1)));
+      v128.store(loAt, f64x2.sub(t2, f64x2.sub(h2, sum2)), 16);
+      largest = f64x2.max(largest, f64x2.abs(h1));
+      largest2 = f64x2.max(largest2, f64x2.abs(h2));
+    }
+    largest = f64x2.max(largest, largest2);
     for (; e + 2 <= n; e += 2) {
       const x = f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(p + <usize>e * F32_BYTES)), f);
       const hiAt = hi + <usize>e * F64_BYTES;
