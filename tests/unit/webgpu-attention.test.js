@@ -21,10 +21,9 @@ import { fileURLToPath } from "node:url";
 import { createFavor, setLogLevel, setLogSink } from "favor-wasm";
 import { runCase } from "../conformance/runner.js";
 import { featuresReference } from "../reference/features.js";
-import {
-  extractHead, favorAttentionReference, fullShape, linearAttentionBound, linearAttentionHead, storeHead,
-} from "../reference/attention.js";
+import { favorAttentionReference } from "../reference/attention.js";
 import { hybridFeaturesReference } from "../reference/kernels.js";
+import { hybridAttentionReference } from "../reference/hybrid-attention.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ICD = process.env.FAVOR_VK_ICD ?? "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -120,60 +119,6 @@ function expectedFeatures(x, { rows, dim, projection, kind, role }) {
   const bounds = Array.from(reference.bounds, (bound, index) =>
     bound + Math.abs(reference.values[index]) * Math.expm1(delta[Math.floor(index / reference.outputs)]));
   return { values: reference.values, bounds, shift, delta };
-}
-
-/**
- * Float64 angular-hybrid attention, as tests/unit/attention-hybrid.test.js
- * builds it: Ψ_q shifted by each row's larger base exponent, Ψ_k by the
- * largest exponent over the kept keys, then the quadratic form. The key
- * bound adds u·(2·max|exponent| + 3) of each value for the rescaling of keys
- * to a running shift.
- */
-function hybridAttentionReference(q, k, v, shapeIn, { causal, projection }) {
-  const U = 2 ** -24;
-  const estimator = { bases: ["trig", "hyperbolic"], lambda: "angular", sigma: 1 };
-  const shape = fullShape(shapeIn);
-  const { batch, heads, length, keyLength, dim, valueDim } = shape;
-  const out = new Float64Array(batch * heads * length * valueDim);
-  const bound = new Float64Array(out.length);
-  const inputScale = Math.fround(dim ** -0.25);
-  for (let item = 0; item < batch; item++) {
-    const mask = shape.keyPaddingMask;
-    const keep = mask ? Array.from({ length: keyLength }, (_, j) => mask[item * keyLength + j] === 0) : null;
-    for (let head = 0; head < heads; head++) {
-      const xq = extractHead(q, shape, item, head, length, dim).map((x) => Math.fround(x * inputScale));
-      const xk = extractHead(k, shape, item, head, keyLength, dim).map((x) => Math.fround(x * inputScale));
-      const exponents = (x, rows) => [projection.base1, projection.base2].map((w, b) =>
-        featuresReference(x, { rows, dim, projection: Float64Array.from(w), kind: estimator.bases[b] }).exponents);
-      const [q1, q2] = exponents(xq, length);
-      const queryShift = q1.map((e, i) => Math.max(e, q2[i]));
-      const [k1, k2] = exponents(xk, keyLength);
-      let keyShift = -Infinity;
-      let largest = 0;
-      for (let j = 0; j < keyLength; j++) {
-        if (keep && !keep[j]) continue;
-        keyShift = Math.max(keyShift, k1[j], k2[j]);
-        largest = Math.max(largest, Math.abs(k1[j]), Math.abs(k2[j]));
-      }
-      if (!Number.isFinite(keyShift)) keyShift = 0;
-      const qRef = hybridFeaturesReference(xq, { rows: length, dim, estimator, projection, role: "query", shift: queryShift });
-      const kRef = hybridFeaturesReference(xk, {
-        rows: keyLength, dim, estimator, projection, role: "key", shift: new Float64Array(keyLength).fill(keyShift),
-      });
-      const rescale = U * (2 * largest + 3);
-      const kBound = kRef.bounds.map((b, index) => b + rescale * Math.abs(kRef.values[index]));
-      const vh = extractHead(v, shape, item, head, keyLength, valueDim);
-      const r = qRef.outputs;
-      const result = linearAttentionHead(qRef.values, kRef.values, vh, {
-        length, keyLength, features: r, valueDim, causal, keep, qBound: qRef.bounds, kBound,
-      });
-      const bh = result.out.map((_, index) =>
-        linearAttentionBound(result, Math.floor(index / valueDim), index % valueDim, valueDim, { features: r, terms: keyLength }));
-      storeHead(out, result.out, shape, item, head, length, valueDim);
-      storeHead(bound, bh, shape, item, head, length, valueDim);
-    }
-  }
-  return { out, bound };
 }
 
 function checkBound(label, got, values, bounds, rule) {
