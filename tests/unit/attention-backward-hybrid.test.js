@@ -26,6 +26,7 @@ import {
 } from "../reference/backward.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
 import { assertClose, assertSameBits, seededFloats } from "../helpers/numeric.js";
+import { attentionInputs as inputs } from "../helpers/attention-inputs.js";
 
 const GAUSSIAN = { hybrid: ["positive", "trig"], lambda: { kind: "gaussian", sigma: 1.5 } };
 const KERNELS = [
@@ -48,18 +49,6 @@ function paddingMask(batch, keyLength, seed) {
   for (let i = 0; i < mask.length; i++) mask[i] = draws[i] > 0.4 ? 1 : 0;
   for (let item = 0; item < batch; item++) mask[item * keyLength + 1] = 0;
   return mask;
-}
-
-function inputs(shape, seed, scale = 1) {
-  const { batch, heads, length, dim } = shape;
-  const keyLength = shape.keyLength ?? length;
-  const valueDim = shape.valueDim ?? dim;
-  return {
-    q: seededFloats(batch * heads * length * dim, seed, scale),
-    k: seededFloats(batch * heads * keyLength * dim, seed + 1, scale),
-    v: seededFloats(batch * heads * keyLength * valueDim, seed + 2),
-    gradOut: seededFloats(batch * heads * length * valueDim, seed + 3),
-  };
 }
 
 /** Seeded projections { base1, base2, lambda }, shared (heads 1) or per head. */

@@ -24,6 +24,7 @@ import {
 } from "../reference/backward.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
 import { assertClose, assertSameBits, seededFloats } from "../helpers/numeric.js";
+import { attentionInputs as inputs } from "../helpers/attention-inputs.js";
 
 const ALL_KINDS = ["positive", "hyperbolic", "trig", "relu", "elu+1", "exp", "abs", "identity"];
 
@@ -60,19 +61,6 @@ function poison(shape, k, v, garbage) {
       }
     }
   }
-}
-
-/** Seeded q, k, v and gradOut for a shape; `scale` multiplies q and k. */
-function inputs(shape, seed, scale = 1) {
-  const { batch, heads, length, dim } = shape;
-  const keyLength = shape.keyLength ?? length;
-  const valueDim = shape.valueDim ?? dim;
-  return {
-    q: seededFloats(batch * heads * length * dim, seed, scale),
-    k: seededFloats(batch * heads * keyLength * dim, seed + 1, scale),
-    v: seededFloats(batch * heads * keyLength * valueDim, seed + 2),
-    gradOut: seededFloats(batch * heads * length * valueDim, seed + 3),
-  };
 }
 
 // The float64 references of a case, computed once and shared by the three builds.

@@ -10,18 +10,7 @@ import { headRows, softmaxAttentionReference } from "../reference/attention.js";
 import { centralDifference, softmaxBackward64, U } from "../reference/backward.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
 import { assertClose, assertSameBits, seededFloats } from "../helpers/numeric.js";
-
-function inputs(shape, seed, scale = 1) {
-  const { batch, heads, length, dim } = shape;
-  const keyLength = shape.keyLength ?? length;
-  const valueDim = shape.valueDim ?? dim;
-  return {
-    q: seededFloats(batch * heads * length * dim, seed, scale),
-    k: seededFloats(batch * heads * keyLength * dim, seed + 1, scale),
-    v: seededFloats(batch * heads * keyLength * valueDim, seed + 2),
-    gradOut: seededFloats(batch * heads * length * valueDim, seed + 3),
-  };
-}
+import { attentionInputs as inputs } from "../helpers/attention-inputs.js";
 
 function paddingMask(batch, keyLength, seed) {
   const mask = new Uint8Array(batch * keyLength);

@@ -15,6 +15,7 @@ import { collectLogs, nodeGpu } from "../helpers/webgpu.js";
 import { headRows } from "../reference/attention.js";
 import { attentionBackward64, exponentSize, gradientTolerance } from "../reference/backward.js";
 import { assertClose, seededFloats } from "../helpers/numeric.js";
+import { attentionInputs as inputs } from "../helpers/attention-inputs.js";
 
 const ALL_KINDS = ["positive", "hyperbolic", "trig", "relu", "elu+1", "exp", "abs", "identity"];
 
@@ -26,19 +27,6 @@ async function gpuFavor(options = {}) {
 async function sharedFavor() {
   shared ??= await gpuFavor();
   return shared;
-}
-
-/** Seeded q, k, v and gradOut for a shape; `scale` multiplies q and k. */
-function inputs(shape, seed, scale = 1) {
-  const { batch, heads, length, dim } = shape;
-  const keyLength = shape.keyLength ?? length;
-  const valueDim = shape.valueDim ?? dim;
-  return {
-    q: seededFloats(batch * heads * length * dim, seed, scale),
-    k: seededFloats(batch * heads * keyLength * dim, seed + 1, scale),
-    v: seededFloats(batch * heads * keyLength * valueDim, seed + 2),
-    gradOut: seededFloats(batch * heads * length * valueDim, seed + 3),
-  };
 }
 
 /**
