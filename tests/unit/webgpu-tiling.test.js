@@ -101,9 +101,9 @@ describe("webgpu tiling (node)", () => {
   });
 
   // One item needs 76 input floats (19 rows × 4) and at most 120 floats of
-  // scratch, so 1024 bytes (256 floats) hold three items: batch 3 × heads 2
-  // runs in two passes of three heads, each crossing a batch item, and
-  // batch 1 × heads 4 (per-head projections) in two passes of two heads.
+  // scratch, so 1024 bytes (256 floats) hold three items. Batch 3 × heads 2
+  // runs in two passes of three heads, each crossing a batch item. Batch 1 ×
+  // heads 4 (per-head projections) runs in two passes of two heads.
   const shapes = [
     { batch: 3, heads: 2, length: 19, dim: 4, valueDim: 3, passes: 2, group: 3, perHead: false },
     { batch: 1, heads: 4, length: 19, dim: 4, valueDim: 3, passes: 2, group: 2, perHead: true },

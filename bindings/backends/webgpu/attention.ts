@@ -4,7 +4,7 @@
 // encodeFeatureMap (features.ts), or encodeHybridFeatureMap (hybrid.ts) for
 // hybrid kernels, with no ε, so the stabilizers cancel in the ratio num/den.
 //
-// Per batch item and head, in one command buffer:
+// Per batch item and head, in one command buffer per pass of heads:
 //   gather   X_q = d^{-1/4}·q rows, X_k = d^{-1/4}·k rows and V₁ = [v 1]
 //            rows into contiguous scratch. Padded keys (keyPaddingMask) and
 //            the rows that pad the last causal chunk are written as zeros

@@ -1,10 +1,13 @@
 // Routes favor.features and favor.attention between WebGPU and WASM, as
 // ops.ts does for matmul. Backend "webgpu" runs every call the kernels
 // cover on the GPU; "auto" does so when the call's estimated work reaches
-// the instance's autoMinFlops. Calls whose buffers exceed the binding limit
-// or whose grid exceeds the workgroup limit run on WASM, and so do calls on a
-// lost device that cannot be replaced. Each choice is logged, at debug level
-// for a planned choice and at warn level for a fallback.
+// the instance's autoMinFlops. Plain features calls whose buffers exceed the
+// binding limit run in passes of rows, and attention calls in passes over
+// groups of heads. A call whose single row or head exceeds the limit, a hybrid
+// features call over the limit, or an attention grid over the workgroup limit
+// runs on WASM, and so do calls on a lost device that cannot be replaced.
+// Each choice is logged, at debug level for a planned choice and at warn
+// level for a fallback.
 
 import { featuresRoute, planHybridFeatures, type HybridFeaturesOptions, type HybridFeaturesPlan } from "../../api/hybrid.js";
 import { planFeatures, type FeaturesOptions, type FeaturesPlan, type FeaturesWithStabilizer } from "../../api/features.js";
