@@ -85,6 +85,35 @@ describe("webgpu tiling (node)", () => {
     assert.ok(compared >= 1, "every block holds the call's largest exponent; the inputs do not test the shared shift");
   });
 
+  test("features: hybrid passes of rows equal one pass", async () => {
+    // m = 3 rows per base and m_λ = 2 give at most a few dozen outputs per row,
+    // so 2048 bytes (512 floats) hold a fraction of the 50 rows.
+    const rows = 50;
+    const dim = 8;
+    const projection = { base1: seededFloats(3 * dim, 30), base2: seededFloats(3 * dim, 31), lambda: seededFloats(2 * dim, 32) };
+    const x = growingRows(rows, dim, 33);
+    const whole = await untiledFavor();
+    const limited = await gpuFavor({ webgpu: { maxBindingBytes: 2048 } });
+    const gaussian = { hybrid: ["positive", "trig"], lambda: { kind: "gaussian", sigma: 1.5 } };
+    for (const kind of ["angular-hybrid", gaussian]) {
+      for (const role of ["query", "key"]) {
+        const options = { rows, dim, kind, role, projection, returnStabilizer: true };
+        const label = `${JSON.stringify(kind)} ${role}`;
+        const want = await whole.features(x, options);
+        let got;
+        const messages = await collectLogs(setLogLevel, setLogSink, async () => {
+          got = await limited.features(x, options);
+        });
+        const match = /features 50×8→\d+ \(hybrid\) on WebGPU \(.*\), (\d+) pass\(es\) of up to \d+ rows/.exec(messages.join("\n"));
+        assert.ok(match !== null, `${label}: ${messages.join("\n")}`);
+        assert.ok(Number(match[1]) > 1, `${label}: ${match[1]} pass(es), expected several`);
+        assert.deepEqual(got.features, want.features, `${label}: features`);
+        assert.deepEqual(got.shift, want.shift, `${label}: shift`);
+        assert.equal(got.maxExponent, want.maxExponent, `${label}: maxExponent`);
+      }
+    }
+  });
+
   test("features: a row over the limit runs on WASM", async () => {
     // One row of 200 floats exceeds the 128 floats of a 512-byte binding.
     const rows = 3;

@@ -1,13 +1,12 @@
 // Routes favor.features and favor.attention between WebGPU and WASM, as
 // ops.ts does for matmul. Backend "webgpu" runs every call the kernels
 // cover on the GPU; "auto" does so when the call's estimated work reaches
-// the instance's autoMinFlops. Plain features calls whose buffers exceed the
+// the instance's autoMinFlops. Features calls whose buffers exceed the
 // binding limit run in passes of rows, and attention calls in passes over
-// groups of heads. A call whose single row or head exceeds the limit, a hybrid
-// features call over the limit, or an attention grid over the workgroup limit
-// runs on WASM, and so do calls on a lost device that cannot be replaced.
-// Each choice is logged, at debug level for a planned choice and at warn
-// level for a fallback.
+// groups of heads. A call whose single row or head exceeds the limit, or an
+// attention grid over the workgroup limit, runs on WASM, and so do calls on
+// a lost device that cannot be replaced. Each choice is logged, at debug
+// level for a planned choice and at warn level for a fallback.
 
 import { featuresRoute, planHybridFeatures, type HybridFeaturesOptions, type HybridFeaturesPlan } from "../../api/hybrid.js";
 import { planFeatures, type FeaturesOptions, type FeaturesPlan, type FeaturesWithStabilizer } from "../../api/features.js";
@@ -132,25 +131,106 @@ export async function runGpuFeatures(gpu: WebGpuBackend, plan: FeaturesPlan, pas
   return { features: plan.out, shift, maxExponent };
 }
 
-/** Runs a validated hybrid features plan on the device. */
-export async function runGpuHybridFeatures(gpu: WebGpuBackend, plan: HybridFeaturesPlan): Promise<Float32Array | FeaturesWithStabilizer> {
+/**
+ * Returns the rows per pass that keep every per-pass buffer of a hybrid
+ * features call under the binding limit (x rows, the output, base and
+ * weight-feature rows, row statistics), or 0 when a single row, or one of
+ * the three projections, does not fit.
+ */
+export function hybridFeaturesPassRows(gpu: WebGpuBackend, plan: HybridFeaturesPlan): number {
+  const limit = bindingElements(gpu);
   const { rows, map, projection } = plan;
+  if (Math.max(projection.base1.length, projection.base2.length, projection.lambda.length) > limit) return 0;
+  const perRow = Math.max(map.dim, map.outputs, map.bases[0].outputs, map.bases[1].outputs, map.lambdaOutputs, 3);
+  const fit = Math.min(Math.floor(limit / perRow), Math.floor((limit - 1) / 3));
+  return Math.min(rows, fit);
+}
+
+/**
+ * Returns the largest exponent of each base map over rows first … first +
+ * count − 1 of a hybrid plan: steps 1 to 3 of encodeFeatureMap per base.
+ */
+async function hybridBaseMaxima(gpu: WebGpuBackend, plan: HybridFeaturesPlan, first: number, count: number): Promise<[number, number]> {
+  const { map, projection } = plan;
   return Recorder.run(gpu, "features", async (rec) => {
-    const x = rec.upload(plan.x);
-    const projections = { base1: rec.upload(projection.base1), base2: rec.upload(projection.base2), lambda: rec.upload(projection.lambda) };
-    const out = rec.scratch(rows * map.outputs);
-    const stats = rec.scratch(featureStatsElements(rows));
-    const bases = encodeHybridFeatureMap(rec, { map, rows, x, projections, out, stats });
+    const x = rec.upload(plan.x.subarray(first * map.dim, (first + count) * map.dim));
+    const parts = [
+      { map: map.bases[0], projection: rec.upload(projection.base1) },
+      { map: map.bases[1], projection: rec.upload(projection.base2) },
+    ];
+    const stats = parts.map((part) => {
+      const partStats = rec.scratch(featureStatsElements(count));
+      const out = rec.scratch(count * part.map.outputs);
+      encodeFeatureMap(rec, { map: part.map, rows: count, x, projection: part.projection, out, stats: partStats, statsOnly: true });
+      return partStats;
+    });
     await rec.submit("features");
-    await gpu.readInto(out.buffer, 0, plan.out);
-    if (!plan.returnStabilizer) return plan.out;
-    const shift = new Float32Array(rows);
-    await gpu.readInto(stats.buffer, featureStatsLayout(rows).shift, shift);
     const largest = new Float32Array(2);
-    await gpu.readInto(bases.base1.buffer, featureStatsLayout(rows).largest, largest.subarray(0, 1));
-    await gpu.readInto(bases.base2.buffer, featureStatsLayout(rows).largest, largest.subarray(1, 2));
-    return { features: plan.out, shift, maxExponent: Math.max(largest[0], largest[1]) };
+    await gpu.readInto(stats[0].buffer, featureStatsLayout(count).largest, largest.subarray(0, 1));
+    await gpu.readInto(stats[1].buffer, featureStatsLayout(count).largest, largest.subarray(1, 2));
+    return [largest[0], largest[1]];
   });
+}
+
+/** Runs rows first … first + count − 1 of a hybrid features plan on the device, writing their rows of plan.out. */
+async function runHybridFeaturesPass(
+  gpu: WebGpuBackend, plan: HybridFeaturesPlan, map: HybridFeaturesPlan["map"], first: number, count: number,
+): Promise<FeaturesPassStats> {
+  const { projection } = plan;
+  const { dim, outputs } = map;
+  return Recorder.run(gpu, "features", async (rec) => {
+    const x = rec.upload(plan.x.subarray(first * dim, (first + count) * dim));
+    const projections = { base1: rec.upload(projection.base1), base2: rec.upload(projection.base2), lambda: rec.upload(projection.lambda) };
+    const out = rec.scratch(count * outputs);
+    const stats = rec.scratch(featureStatsElements(count));
+    const bases = encodeHybridFeatureMap(rec, { map, rows: count, x, projections, out, stats });
+    await rec.submit("features");
+    await gpu.readInto(out.buffer, 0, plan.out.subarray(first * outputs, (first + count) * outputs));
+    if (!plan.returnStabilizer) return { shift: null, largest: -Infinity };
+    const shift = new Float32Array(count);
+    await gpu.readInto(stats.buffer, featureStatsLayout(count).shift, shift);
+    const largest = new Float32Array(2);
+    await gpu.readInto(bases.base1.buffer, featureStatsLayout(count).largest, largest.subarray(0, 1));
+    await gpu.readInto(bases.base2.buffer, featureStatsLayout(count).largest, largest.subarray(1, 2));
+    return { shift, largest: Math.max(largest[0], largest[1]) };
+  });
+}
+
+/**
+ * Runs a validated hybrid features plan on the device in passes of
+ * `passRows` rows (default: one pass). As for the plain maps, role "key"
+ * without a keyShift first finds each base map's largest exponent over all
+ * rows and then applies it as that base's given key shift.
+ */
+export async function runGpuHybridFeatures(
+  gpu: WebGpuBackend, plan: HybridFeaturesPlan, passRows = plan.rows,
+): Promise<Float32Array | FeaturesWithStabilizer> {
+  const { rows } = plan;
+  let map = plan.map;
+  const [map1, map2] = map.bases;
+  if (passRows < rows && map.role === "key" && (map1.keyShift === null || map2.keyShift === null)) {
+    let shift1 = -Infinity;
+    let shift2 = -Infinity;
+    for (let first = 0; first < rows; first += passRows) {
+      const [largest1, largest2] = await hybridBaseMaxima(gpu, plan, first, Math.min(passRows, rows - first));
+      shift1 = Math.max(shift1, largest1);
+      shift2 = Math.max(shift2, largest2);
+    }
+    map = {
+      ...map,
+      bases: [{ ...map1, keyShift: map1.keyShift ?? shift1 }, { ...map2, keyShift: map2.keyShift ?? shift2 }],
+    };
+  }
+  const shift = new Float32Array(rows);
+  let maxExponent = -Infinity;
+  for (let first = 0; first < rows; first += passRows) {
+    const count = Math.min(passRows, rows - first);
+    const pass = await runHybridFeaturesPass(gpu, plan, map, first, count);
+    if (pass.shift !== null) shift.set(pass.shift, first);
+    maxExponent = Math.max(maxExponent, pass.largest);
+  }
+  if (!plan.returnStabilizer) return plan.out;
+  return { features: plan.out, shift, maxExponent };
 }
 
 /** Returns the Promise-returning features for a Favor instance with a WebGPU backend. */
@@ -166,13 +246,19 @@ export function makeGpuFeatures(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mod
       log.debug(() => `features ${shape} on WASM: ${flops} flops < the auto threshold ${minFlops}`);
       return runHybridFeatures(wasm, plan);
     }
-    const large = overLimit(gpu, [plan.x.length, rows * map.outputs, rows * map.lambdaOutputs, rows * map.bases[0].outputs, rows * map.bases[1].outputs]);
-    if (large > 0) {
-      log.warn(() => `features ${shape}: a buffer of ${large} floats exceeds the ${gpu.maxBindingBytes}-byte binding limit; running on WASM`);
+    const passRows = hybridFeaturesPassRows(gpu, plan);
+    if (passRows === 0) {
+      const { projection } = plan;
+      const large = overLimit(gpu, [
+        projection.base1.length, projection.base2.length, projection.lambda.length,
+        map.dim, map.outputs, map.lambdaOutputs, map.bases[0].outputs, map.bases[1].outputs, featureStatsElements(1),
+      ]);
+      log.warn(() => `features ${shape}: a buffer of ${large} floats exceeds the ${gpu.maxBindingBytes}-byte binding limit even for one row; running on WASM`);
       return runHybridFeatures(wasm, plan);
     }
-    log.debug(() => `features ${shape} on WebGPU (${gpu.describe()})`);
-    return withDevice(gpu, `features ${shape}`, () => runGpuHybridFeatures(gpu, plan), () => runHybridFeatures(wasm, plan));
+    const passes = Math.ceil(rows / passRows);
+    log.debug(() => `features ${shape} on WebGPU (${gpu.describe()}), ${passes} pass(es) of up to ${passRows} rows`);
+    return withDevice(gpu, `features ${shape}`, () => runGpuHybridFeatures(gpu, plan, passRows), () => runHybridFeatures(wasm, plan));
   };
   return async (x: Float32Array, options: FeaturesOptions | HybridFeaturesOptions) => {
     if (featuresRoute(options) === "hybrid") return hybridFeatures(x, options as HybridFeaturesOptions);
