@@ -4,7 +4,7 @@
 // encodeFeatureMap (features.ts), or encodeHybridFeatureMap (hybrid.ts) for
 // hybrid kernels, with no ε, so the stabilizers cancel in the ratio num/den.
 //
-// Per batch item and head, in one command buffer:
+// Per batch item and head, in one command buffer per pass of heads:
 //   gather   X_q = d^{-1/4}·q rows, X_k = d^{-1/4}·k rows and V₁ = [v 1]
 //            rows into contiguous scratch. Padded keys (keyPaddingMask) and
 //            the rows that pad the last causal chunk are written as zeros
@@ -68,18 +68,59 @@ export function attentionFitsGrid(plan: AttentionPlan, maxGroups: number): boole
   return Math.ceil(Math.max(queryRows, keyRows, featureOutputs(plan.features)) / 64) <= maxGroups && chunks <= maxGroups;
 }
 
-/** Element counts of every buffer runGpuAttention binds, for the binding-limit check. */
-export function attentionBuffers(plan: AttentionPlan): number[] {
-  const { dim, valueDim } = plan.shape;
+/** Returns the batch items and heads that a pass over items first … first + count − 1 (z = b·heads + h) touches. */
+function passSpan(heads: number, first: number, count: number): { items: [number, number]; heads: [number, number] } {
+  const last = first + count - 1;
+  const items: [number, number] = [Math.floor(first / heads), Math.floor(last / heads)];
+  if (count >= heads || items[0] !== items[1]) return { items, heads: [0, heads - 1] };
+  return { items, heads: [first % heads, last % heads] };
+}
+
+/**
+ * Element counts of every buffer runGpuAttention binds in a pass over
+ * `count` items (z = b·heads + h), for the binding-limit check. The per-item
+ * scratch does not depend on `count`; the inputs, the output, the key flags
+ * and per-head projections grow with it.
+ */
+export function attentionBuffers(plan: AttentionPlan, count = plan.shape.batch * plan.shape.heads): number[] {
+  const { batch, heads, length, keyLength, dim, valueDim } = plan.shape;
   const r = featureOutputs(plan.features);
   const { chunk, chunks, queryRows, keyRows } = chunking(plan);
   const state = r * (valueDim + 1);
+  // A run of `count` consecutive items touches at most this many heads and batch items.
+  const headSpan = Math.min(heads, count);
+  const itemSpan = Math.min(batch, Math.ceil(count / heads) + 1);
+  const hybrid = plan.features.hybrid;
+  const projections = hybrid === null
+    ? [(plan.features.perHead ? headSpan : 1) * plan.features.query.features * dim]
+    : [hybrid.query.bases[0].features, hybrid.query.bases[1].features, hybrid.query.lambdaFeatures]
+      .map((rows) => (hybrid.perHead ? headSpan : 1) * rows * dim);
   return [
-    plan.q.length, plan.k.length, plan.v.length, plan.out.length,
-    plan.features.query.features * dim * plan.shape.heads,
+    count * length * dim, count * keyLength * dim, count * keyLength * valueDim, count * length * valueDim,
+    itemSpan * keyRows, ...projections,
     queryRows * Math.max(dim, r), keyRows * Math.max(dim, r), keyRows * (valueDim + 1), queryRows * (valueDim + 1),
     Math.max(1, chunks) * state, chunks * chunk * chunk,
   ];
+}
+
+/** Copies the rows×width matrices of items first … first + count − 1 into an item-major array. */
+function gatherItems(source: Float32Array, plan: AttentionPlan, first: number, count: number, rows: number, width: number): Float32Array {
+  const { heads } = plan.shape;
+  const out = new Float32Array(count * rows * width);
+  for (let z = 0; z < count; z++) {
+    const { offset, ld } = headRows(plan.shape, Math.floor((first + z) / heads), (first + z) % heads, rows, width);
+    for (let i = 0; i < rows; i++) out.set(source.subarray(offset + i * ld, offset + i * ld + width), (z * rows + i) * width);
+  }
+  return out;
+}
+
+/** Writes the item-major rows×width matrices of items first … first + count − 1 into the layout of plan.out. */
+function scatterItems(source: Float32Array, plan: AttentionPlan, first: number, count: number, rows: number, width: number): void {
+  const { heads } = plan.shape;
+  for (let z = 0; z < count; z++) {
+    const { offset, ld } = headRows(plan.shape, Math.floor((first + z) / heads), (first + z) % heads, rows, width);
+    for (let i = 0; i < rows; i++) plan.out.set(source.subarray((z * rows + i) * width, (z * rows + i + 1) * width), offset + i * ld);
+  }
 }
 
 const GATHER_WGSL = `// attention.gather
@@ -173,16 +214,17 @@ function elementGrid(count: number): [number, number] {
   return grid(Math.ceil(count / 64));
 }
 
-/** Runs a validated attention plan on the device and returns plan.out. */
-export async function runGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionPlan): Promise<Float32Array> {
-  const { shape, features } = plan;
-  const { batch, heads, length, keyLength, dim, valueDim: dv } = shape;
-  const query = features.query;
-  const key = features.key;
+/**
+ * Runs a validated attention plan on the device and returns plan.out. The
+ * items z = b·heads + h run in passes of up to `groupSize` items, each pass
+ * with its own inputs and output under the binding limit; a pass computes
+ * every item exactly as a single pass would.
+ */
+export async function runGpuAttention(
+  wasm: WasmBackend, gpu: WebGpuBackend, plan: AttentionPlan, groupSize = plan.shape.batch * plan.shape.heads,
+): Promise<Float32Array> {
+  const { features } = plan;
   const hybrid = features.hybrid;
-  const m = query.features;
-  const r = featureOutputs(features);
-  const { chunk, chunks, queryRows, keyRows } = chunking(plan);
   const projection = hybrid !== null ? null : features.projection ?? (features.draw === null ? null : runProjection(wasm, features.draw));
   let hybridProjections: HybridProjection | null = null;
   if (hybrid !== null) {
@@ -191,26 +233,59 @@ export async function runGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, pla
       base1: runProjection(wasm, draws.base1), base2: runProjection(wasm, draws.base2), lambda: runProjection(wasm, draws.lambda),
     });
   }
-  const inputScale = Math.fround(dim ** -0.25);
+  const items = plan.shape.batch * plan.shape.heads;
+  for (let first = 0; first < items; first += groupSize) {
+    await runAttentionPass(gpu, plan, projection, hybridProjections, first, Math.min(groupSize, items - first));
+  }
+  return plan.out;
+}
 
-  // Row flags per batch item: 1 for a padded key or a row past the end.
-  const flags = new Uint32Array(Math.max(1, batch * keyRows));
-  for (let item = 0; item < batch; item++) {
+/** Runs items first … first + count − 1 of an attention plan on the device, writing their rows of plan.out. */
+async function runAttentionPass(
+  gpu: WebGpuBackend, plan: AttentionPlan, projection: Float32Array | null, hybridProjections: HybridProjection | null,
+  first: number, count: number,
+): Promise<void> {
+  const { shape, features } = plan;
+  const { batch, heads, length, keyLength, dim, valueDim: dv } = shape;
+  const query = features.query;
+  const key = features.key;
+  const hybrid = features.hybrid;
+  const m = query.features;
+  const r = featureOutputs(features);
+  const { chunk, chunks, queryRows, keyRows } = chunking(plan);
+  const inputScale = Math.fround(dim ** -0.25);
+  // One pass over every item binds the caller's arrays as they are; a partial pass binds item-major copies.
+  const whole = first === 0 && count === batch * heads;
+  const span = passSpan(heads, first, count);
+  const [firstItem, lastItem] = span.items;
+  const [firstHead, lastHead] = span.heads;
+  const headCount = lastHead - firstHead + 1;
+
+  // Row flags per batch item of the pass: 1 for a padded key or a row past the end.
+  const flags = new Uint32Array(Math.max(1, (lastItem - firstItem + 1) * keyRows));
+  for (let item = firstItem; item <= lastItem; item++) {
     for (let j = 0; j < keyRows; j++) {
       const padded = j >= keyLength || (shape.keyPaddingMask !== null && shape.keyPaddingMask[item * keyLength + j] !== 0);
-      flags[item * keyRows + j] = padded ? 1 : 0;
+      flags[(item - firstItem) * keyRows + j] = padded ? 1 : 0;
     }
   }
+  const locate = (z: number, rows: number, width: number): { offset: number; ld: number } => whole
+    ? headRows(shape, Math.floor(z / heads), z % heads, rows, width)
+    : { offset: (z - first) * rows * width, ld: width };
 
-  return Recorder.run(gpu, plan.op, async (rec) => {
+  await Recorder.run(gpu, plan.op, async (rec) => {
     const backend = rec.backend;
     const gather = backend.pipeline("attention.gather", () => GATHER_WGSL);
-    const q = rec.upload(plan.q);
-    const k = rec.upload(plan.k);
-    const v = rec.upload(plan.v);
+    const q = rec.upload(whole ? plan.q : gatherItems(plan.q, plan, first, count, length, dim));
+    const k = rec.upload(whole ? plan.k : gatherItems(plan.k, plan, first, count, keyLength, dim));
+    const v = rec.upload(whole ? plan.v : gatherItems(plan.v, plan, first, count, keyLength, dv));
     const mask = rec.upload(flags);
-    const out = rec.scratch(plan.out.length);
-    const allProjections = projection === null ? null : rec.upload(projection);
+    const out = rec.scratch(count * length * dv);
+    // Per-head projections of the heads firstHead … lastHead only.
+    const headSlice = (all: Float32Array, perHead: boolean, rows: number) => perHead
+      ? all.subarray(firstHead * rows * dim, (firstHead + headCount) * rows * dim)
+      : all;
+    const allProjections = projection === null ? null : rec.upload(headSlice(projection, features.perHead, m));
     const headProjection = features.perHead && hybrid === null ? rec.scratch(m * dim) : allProjections;
     // Hybrid projections, shared or one slice per head (copied per head, because bindings start at 0).
     const hybridParts = ["base1", "base2", "lambda"] as const;
@@ -220,7 +295,9 @@ export async function runGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, pla
       : { base1: hybrid.query.bases[0].features, base2: hybrid.query.bases[1].features, lambda: hybrid.query.lambdaFeatures };
     if (hybrid !== null && hybridProjections !== null && hybridRows !== null) {
       const all = {
-        base1: rec.upload(hybridProjections.base1), base2: rec.upload(hybridProjections.base2), lambda: rec.upload(hybridProjections.lambda),
+        base1: rec.upload(headSlice(hybridProjections.base1, hybrid.perHead, hybridRows.base1)),
+        base2: rec.upload(headSlice(hybridProjections.base2, hybrid.perHead, hybridRows.base2)),
+        lambda: rec.upload(headSlice(hybridProjections.lambda, hybrid.perHead, hybridRows.lambda)),
       };
       hybridAll = all;
       hybridHead = hybrid.perHead
@@ -250,70 +327,75 @@ export async function runGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, pla
       rec.dispatch(gather, words, [src, dst, mask], elementGrid(rows * width));
     };
 
-    for (let item = 0; item < batch; item++) {
-      for (let head = 0; head < heads; head++) {
-        const qRows = headRows(shape, item, head, length, dim);
-        const kRows = headRows(shape, item, head, keyLength, dim);
-        const vRows = headRows(shape, item, head, keyLength, dv);
-        const outRows = headRows(shape, item, head, length, dv);
-        if (features.perHead && allProjections !== null && headProjection !== null) {
-          rec.copy(allProjections.buffer, head * m * dim, headProjection.buffer, 0, m * dim);
-        }
-        if (hybrid !== null && hybrid.perHead && hybridAll !== null && hybridHead !== null && hybridRows !== null) {
-          for (const part of hybridParts) {
-            const count = hybridRows[part] * dim;
-            rec.copy(hybridAll[part].buffer, head * count, hybridHead[part].buffer, 0, count);
-          }
-        }
-        gatherRows(q, xq, queryRows, dim, length, qRows.offset, qRows.ld, inputScale, false, null);
-        gatherRows(k, xk, keyRows, dim, keyLength, kRows.offset, kRows.ld, inputScale, false, item * keyRows);
-        gatherRows(v, values, keyRows, dv, keyLength, vRows.offset, vRows.ld, 1, true, item * keyRows);
-        const keyMasking = { mask, maskOffset: item * keyRows, group: plan.causal ? chunk : keyRows };
-        if (hybrid !== null && hybridHead !== null) {
-          encodeHybridFeatureMap(rec, { map: hybrid.query, rows: queryRows, x: xq, projections: hybridHead, out: qf, stats: queryStats });
-          encodeHybridFeatureMap(rec, { map: hybrid.key, rows: keyRows, x: xk, projections: hybridHead, out: kf, stats: keyStats, ...keyMasking });
-        } else {
-          encodeFeatureMap(rec, { map: query, rows: queryRows, x: xq, projection: headProjection, out: qf, stats: queryStats });
-          encodeFeatureMap(rec, { map: key, rows: keyRows, x: xk, projection: headProjection, out: kf, stats: keyStats, ...keyMasking });
-        }
-
-        if (!plan.causal) {
-          rec.gemm({ a: kf, b: values, c: state, m: r, n: dv + 1, k: keyRows, transA: true, lda: r, ldb: dv + 1, ldc: dv + 1 });
-          rec.gemm({ a: qf, b: state, c: numerators, m: length, n: dv + 1, k: r, lda: r, ldb: dv + 1, ldc: dv + 1 });
-        } else if (prefix !== null && products !== null) {
-          // Hybrid bases are always exponential maps (positive, hyperbolic or trig).
-          const exponential = hybrid !== null || ["positive", "hyperbolic", "exp", "trig"].includes(key.kind);
-          rec.gemm({
-            a: kf, b: values, c: state, m: r, n: dv + 1, k: chunk, transA: true, lda: r, ldb: dv + 1, ldc: dv + 1,
-            batch: chunks, strideA: chunk * r, strideB: chunk * (dv + 1), strideC: size,
-          });
-          const scanWords = uniformWords([
-            [chunks, "u"], [size, "u"], [chunk, "u"], [featureStatsLayout(keyRows).shift, "u"], [exponential ? 1 : 0, "u"], [0, "u"], [0, "u"], [0, "u"],
-          ]);
-          rec.dispatch(backend.pipeline("attention.scan", () => SCAN_WGSL), scanWords, [state, prefix, keyStats], elementGrid(size));
-          rec.gemm({
-            a: qf, b: prefix, c: numerators, m: chunk, n: dv + 1, k: r, lda: r, ldb: dv + 1, ldc: dv + 1,
-            batch: chunks, strideA: chunk * r, strideB: size, strideC: chunk * (dv + 1),
-          });
-          rec.gemm({
-            a: qf, b: kf, c: products, m: chunk, n: chunk, k: r, transB: true, lda: r, ldb: r, ldc: chunk,
-            batch: chunks, strideA: chunk * r, strideB: chunk * r, strideC: chunk * chunk,
-          });
-          const total = chunks * chunk * chunk;
-          rec.dispatch(backend.pipeline("attention.tril", () => TRIL_WGSL), uniformWords([[total, "u"], [chunk, "u"], [0, "u"], [0, "u"]]),
-            [products], elementGrid(total));
-          rec.gemm({
-            a: products, b: values, c: numerators, m: chunk, n: dv + 1, k: chunk, lda: chunk, ldb: dv + 1, ldc: dv + 1,
-            batch: chunks, strideA: chunk * chunk, strideB: chunk * (dv + 1), strideC: chunk * (dv + 1), beta: 1,
-          });
-        }
-
-        const divideWords = uniformWords([[length, "u"], [dv, "u"], [outRows.offset, "u"], [outRows.ld, "u"]]);
-        rec.dispatch(backend.pipeline("attention.divide", () => DIVIDE_WGSL), divideWords, [numerators, out], elementGrid(length * dv));
+    for (let z = first; z < first + count; z++) {
+      const item = Math.floor(z / heads);
+      const head = z % heads;
+      const qRows = locate(z, length, dim);
+      const kRows = locate(z, keyLength, dim);
+      const vRows = locate(z, keyLength, dv);
+      const outRows = locate(z, length, dv);
+      if (features.perHead && allProjections !== null && headProjection !== null) {
+        rec.copy(allProjections.buffer, (head - firstHead) * m * dim, headProjection.buffer, 0, m * dim);
       }
+      if (hybrid !== null && hybrid.perHead && hybridAll !== null && hybridHead !== null && hybridRows !== null) {
+        for (const part of hybridParts) {
+          const elements = hybridRows[part] * dim;
+          rec.copy(hybridAll[part].buffer, (head - firstHead) * elements, hybridHead[part].buffer, 0, elements);
+        }
+      }
+      gatherRows(q, xq, queryRows, dim, length, qRows.offset, qRows.ld, inputScale, false, null);
+      gatherRows(k, xk, keyRows, dim, keyLength, kRows.offset, kRows.ld, inputScale, false, (item - firstItem) * keyRows);
+      gatherRows(v, values, keyRows, dv, keyLength, vRows.offset, vRows.ld, 1, true, (item - firstItem) * keyRows);
+      const keyMasking = { mask, maskOffset: (item - firstItem) * keyRows, group: plan.causal ? chunk : keyRows };
+      if (hybrid !== null && hybridHead !== null) {
+        encodeHybridFeatureMap(rec, { map: hybrid.query, rows: queryRows, x: xq, projections: hybridHead, out: qf, stats: queryStats });
+        encodeHybridFeatureMap(rec, { map: hybrid.key, rows: keyRows, x: xk, projections: hybridHead, out: kf, stats: keyStats, ...keyMasking });
+      } else {
+        encodeFeatureMap(rec, { map: query, rows: queryRows, x: xq, projection: headProjection, out: qf, stats: queryStats });
+        encodeFeatureMap(rec, { map: key, rows: keyRows, x: xk, projection: headProjection, out: kf, stats: keyStats, ...keyMasking });
+      }
+
+      if (!plan.causal) {
+        rec.gemm({ a: kf, b: values, c: state, m: r, n: dv + 1, k: keyRows, transA: true, lda: r, ldb: dv + 1, ldc: dv + 1 });
+        rec.gemm({ a: qf, b: state, c: numerators, m: length, n: dv + 1, k: r, lda: r, ldb: dv + 1, ldc: dv + 1 });
+      } else if (prefix !== null && products !== null) {
+        // Hybrid bases are always exponential maps (positive, hyperbolic or trig).
+        const exponential = hybrid !== null || ["positive", "hyperbolic", "exp", "trig"].includes(key.kind);
+        rec.gemm({
+          a: kf, b: values, c: state, m: r, n: dv + 1, k: chunk, transA: true, lda: r, ldb: dv + 1, ldc: dv + 1,
+          batch: chunks, strideA: chunk * r, strideB: chunk * (dv + 1), strideC: size,
+        });
+        const scanWords = uniformWords([
+          [chunks, "u"], [size, "u"], [chunk, "u"], [featureStatsLayout(keyRows).shift, "u"], [exponential ? 1 : 0, "u"], [0, "u"], [0, "u"], [0, "u"],
+        ]);
+        rec.dispatch(backend.pipeline("attention.scan", () => SCAN_WGSL), scanWords, [state, prefix, keyStats], elementGrid(size));
+        rec.gemm({
+          a: qf, b: prefix, c: numerators, m: chunk, n: dv + 1, k: r, lda: r, ldb: dv + 1, ldc: dv + 1,
+          batch: chunks, strideA: chunk * r, strideB: size, strideC: chunk * (dv + 1),
+        });
+        rec.gemm({
+          a: qf, b: kf, c: products, m: chunk, n: chunk, k: r, transB: true, lda: r, ldb: r, ldc: chunk,
+          batch: chunks, strideA: chunk * r, strideB: chunk * r, strideC: chunk * chunk,
+        });
+        const total = chunks * chunk * chunk;
+        rec.dispatch(backend.pipeline("attention.tril", () => TRIL_WGSL), uniformWords([[total, "u"], [chunk, "u"], [0, "u"], [0, "u"]]),
+          [products], elementGrid(total));
+        rec.gemm({
+          a: products, b: values, c: numerators, m: chunk, n: dv + 1, k: chunk, lda: chunk, ldb: dv + 1, ldc: dv + 1,
+          batch: chunks, strideA: chunk * chunk, strideB: chunk * (dv + 1), strideC: chunk * (dv + 1), beta: 1,
+        });
+      }
+
+      const divideWords = uniformWords([[length, "u"], [dv, "u"], [outRows.offset, "u"], [outRows.ld, "u"]]);
+      rec.dispatch(backend.pipeline("attention.divide", () => DIVIDE_WGSL), divideWords, [numerators, out], elementGrid(length * dv));
     }
     await rec.submit(plan.op);
-    await gpu.readInto(out.buffer, 0, plan.out);
-    return plan.out;
+    if (whole) {
+      await gpu.readInto(out.buffer, 0, plan.out);
+      return;
+    }
+    const rows = new Float32Array(count * length * dv);
+    await gpu.readInto(out.buffer, 0, rows);
+    scatterItems(rows, plan, first, count, length, dv);
   });
 }

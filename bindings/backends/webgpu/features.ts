@@ -132,6 +132,8 @@ export interface FeatureMapCall {
   maskOffset?: number;
   /** Rows per key-shift group (role "key" without keyShift); default every row in one group. */
   group?: number;
+  /** When true, records steps 1 to 3 only: call.stats receives the row statistics and the largest exponent, call.out holds z. */
+  statsOnly?: boolean;
 }
 
 function rowstatShader(absolute: boolean): string {
@@ -336,6 +338,8 @@ export function encodeFeatureMap(rec: Recorder, call: FeatureMapCall): void {
       [map.keyShift ?? 0, "f"], [masked, "u"], [maskOffset, "u"], [0, "u"],
     ]), [call.stats, mask], [1, 1]);
   }
+
+  if (call.statsOnly) return;
 
   // 4. The map itself.
   const apply = backend.pipeline(`features.apply:${map.kind}`, () => applyShader(map.kind));
