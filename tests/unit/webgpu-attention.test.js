@@ -468,6 +468,47 @@ describe("webgpu features and attention (node)", () => {
     }
   });
 
+  test("routing: non-finite inputs run on WASM", async () => {
+    // WGSL may assume finite values, so a NaN or ±Infinity input must give the
+    // WASM result (NaN propagated as documented), never an unspecified GPU one.
+    const messages = [];
+    setLogLevel("debug");
+    setLogSink((level, message) => messages.push(`${level}: ${message}`));
+    try {
+      const { favor, wasm } = await favors();
+      const x = uniform(40 * 8, 1300);
+      x[17] = Number.NaN;
+      const featureCall = { rows: 40, dim: 8, projection: uniform(16 * 8, 1301), kind: "positive", role: "query" };
+      const gotFeatures = await favor.features(x, featureCall);
+      assert.deepEqual(gotFeatures, wasm.sync.features(x, featureCall), "features equal WASM's");
+      assert.ok(gotFeatures.some(Number.isNaN), "the NaN row stays NaN");
+      assert.ok(messages.some((m) => /^debug: features 40×8→16 \(positive\) on WASM: an input is not finite/.test(m)), messages.join("\n"));
+
+      const shape = { batch: 1, heads: 2, length: 30, dim: 4, valueDim: 3, layout: "bhld" };
+      const q = uniform(2 * 30 * 4, 1302);
+      const k = uniform(2 * 30 * 4, 1303);
+      const v = uniform(2 * 30 * 3, 1304);
+      v[5] = Number.POSITIVE_INFINITY;
+      const call = { ...shape, causal: false, kernel: "positive", features: 8, projection: uniform(32, 1305) };
+      assert.deepEqual(await favor.attention(q, k, v, call), wasm.sync.attention(q, k, v, call), "attention equals WASM's");
+      assert.ok(messages.some((m) => /^debug: attention 1×2×30×4 on WASM: an input is not finite/.test(m)), messages.join("\n"));
+
+      // A non-finite value in a padded key is never read, so the call stays on the GPU.
+      const mask = new Uint8Array(30);
+      mask[0] = 1;
+      const masked = { ...call, keyPaddingMask: mask };
+      const before = messages.length;
+      const paddedNaN = v.slice();
+      paddedNaN[5] = 1;
+      paddedNaN[0] = Number.NaN; // key 0 of item 0, head 0: padded
+      await favor.attention(q, k, paddedNaN, masked);
+      assert.ok(messages.slice(before).some((m) => /^debug: attention 1×2×30×4 on WebGPU/.test(m)), messages.slice(before).join("\n"));
+    } finally {
+      setLogSink(null);
+      setLogLevel("warn");
+    }
+  });
+
   test("device loss: features and attention get a new device", async () => {
     const favor = await gpuFavor();
     const warnings = [];

@@ -37,6 +37,7 @@
 // implementations assume finite values), or when a single head exceeds the
 // binding limit or the workgroup limit (warning).
 
+import { allFinite, keysFinite } from "./finite.js";
 import { headRows, type AttentionShape } from "../../api/attention.js";
 import { planAttentionBackward, type AttentionBackwardOptions, type AttentionBackwardPlan, type AttentionGradients } from "../../api/backward.js";
 import type { FeatureMap } from "../../api/features.js";
@@ -212,30 +213,6 @@ export function attentionBackwardFlops(plan: AttentionBackwardPlan): number {
   let flops = 6 * items * (length + keyLength) * r * (dim + valueDim + 1);
   if (plan.causal) flops += 8 * items * length * Math.min(plan.chunk, length) * (r + valueDim + 1);
   return flops;
-}
-
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) return false;
-  }
-  return true;
-}
-
-/** True when every real key's row of k and v is finite (padded keys are never read). */
-function keysFinite(plan: AttentionBackwardPlan): boolean {
-  const { shape } = plan;
-  for (let item = 0; item < shape.batch; item++) {
-    for (let head = 0; head < shape.heads; head++) {
-      const kr = headRows(shape, item, head, shape.keyLength, shape.dim);
-      const vr = headRows(shape, item, head, shape.keyLength, shape.valueDim);
-      for (let j = 0; j < shape.keyLength; j++) {
-        if (shape.keyPaddingMask !== null && shape.keyPaddingMask[item * shape.keyLength + j] !== 0) continue;
-        for (let c = 0; c < shape.dim; c++) if (!Number.isFinite(plan.k[kr.offset + j * kr.ld + c])) return false;
-        for (let c = 0; c < shape.valueDim; c++) if (!Number.isFinite(plan.v[vr.offset + j * vr.ld + c])) return false;
-      }
-    }
-  }
-  return true;
 }
 
 /** Geometry of one call on the GPU. */
@@ -657,7 +634,7 @@ export function makeGpuAttentionBackward(wasm: WasmBackend, gpu: WebGpuBackend, 
     const flops = attentionBackwardFlops(plan);
     if (mode === "auto" && flops < minFlops) return onWasm(`about ${flops} flops < the auto threshold ${minFlops}`);
     const projectionFinite = plan.features.projection === null || allFinite(plan.features.projection);
-    if (!allFinite(plan.q) || !allFinite(plan.gradOut) || !keysFinite(plan) || !projectionFinite) {
+    if (!allFinite(plan.q) || !allFinite(plan.gradOut) || !keysFinite(plan.shape, plan.k, plan.v) || !projectionFinite) {
       return onWasm("an input is not finite, and WGSL lets implementations assume finite values");
     }
     const device = await gpu.ready();

@@ -20,6 +20,7 @@
 // operands over the binding limit or grids over the workgroup limit, with a
 // logged warning.
 
+import { allFinite } from "./finite.js";
 import { planApply, type HouseholderApplyOptions } from "../../api/householder.js";
 import { log } from "../../log.js";
 import type { WasmBackend } from "../wasm/backend.js";
@@ -99,13 +100,6 @@ export function solveKey(transpose: boolean): string {
 /** Floating-point operations of one CWY apply: the Gram matrix, the two GEMMs and the solve. */
 export function householderApplyFlops(n: number, k: number, cols: number): number {
   return 2 * n * k * k + 4 * n * k * cols + k * k * cols;
-}
-
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) return false;
-  }
-  return true;
 }
 
 /**

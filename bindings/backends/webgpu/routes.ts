@@ -20,10 +20,13 @@ import { attentionBuffers, attentionFitsGrid, attentionFlops, runGpuAttention } 
 import type { WebGpuBackend } from "./backend.js";
 import { Recorder } from "./encode.js";
 import { encodeFeatureMap, featureStatsElements, featureStatsLayout } from "./features.js";
+import { allFinite, keysFinite, projectionFinite } from "./finite.js";
 import { encodeHybridFeatureMap } from "./hybrid.js";
 
 type Mode = "webgpu" | "auto";
 
+
+const NOT_FINITE = "an input is not finite, and WGSL lets implementations assume finite values";
 /**
  * Runs `onGpu` when the device is usable, else `onWasm`; a call that fails
  * because the device was lost during it is retried on WASM.
@@ -240,6 +243,10 @@ export function makeGpuFeatures(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mod
     const { rows, map } = plan;
     const shape = `${rows}×${map.dim}→${map.outputs} (hybrid)`;
     if (rows === 0) return runHybridFeatures(wasm, plan);
+    if (!allFinite(plan.x) || !projectionFinite(plan.projection)) {
+      log.debug(() => `features ${shape} on WASM: ${NOT_FINITE}`);
+      return runHybridFeatures(wasm, plan);
+    }
     const projected = map.bases[0].features + map.bases[1].features + map.lambdaFeatures;
     const flops = 2 * rows * projected * map.dim + 2 * rows * map.outputs;
     if (mode === "auto" && flops < minFlops) {
@@ -266,6 +273,10 @@ export function makeGpuFeatures(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mod
     const { rows, map } = plan;
     const shape = `${rows}×${map.dim}→${map.outputs} (${map.kind})`;
     if (rows === 0) return runFeatures(wasm, plan);
+    if (!allFinite(plan.x) || !projectionFinite(plan.projection)) {
+      log.debug(() => `features ${shape} on WASM: ${NOT_FINITE}`);
+      return runFeatures(wasm, plan);
+    }
     // The projection dominates: 2·rows·m·dim, plus a few operations per output.
     const flops = 2 * rows * map.features * map.dim + 4 * rows * map.outputs;
     if (mode === "auto" && flops < minFlops) {
@@ -291,6 +302,10 @@ export function makeGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mo
     const plan: AttentionPlan = planAttention(q, k, v, options);
     const { shape } = plan;
     const label = `attention ${shape.batch}×${shape.heads}×${shape.length}×${shape.dim}` + (plan.causal ? " causal" : "");
+    if (!allFinite(plan.q) || !keysFinite(shape, plan.k, plan.v) || !projectionFinite(plan.features.projection)) {
+      log.debug(() => `${label} on WASM: ${NOT_FINITE}`);
+      return runAttention(wasm, plan);
+    }
     const flops = attentionFlops(plan);
     if (mode === "auto" && flops < minFlops) {
       log.debug(() => `${label} on WASM: ${flops} flops < the auto threshold ${minFlops}`);
