@@ -327,6 +327,29 @@ for (const build of ["simd", "relaxed"]) {
         { batch: 1, heads: 1, length: lengths[1], dim, valueDim, layout: "bhld", causal: true, kernel: "positive", features, projection, chunk },
       )) > 0, "2 threads did not use the pool");
     });
+
+    test("bidirectional working memory is flat in heads", async () => {
+      const favors = await byThreads(build);
+      const [dim, valueDim, features, length] = [8, 4, 16, 3 * 512 + 5];
+      const projection = favors[0].sync.projection({ features, dim, seed: 4 });
+      const headCounts = [2, 8];
+      const bytes = favors.map((favor) => headCounts.map((heads) => {
+        const q = seededFloats(heads * length * dim, 5);
+        const v = seededFloats(heads * length * valueDim, 6);
+        const options = { batch: 1, heads, length, dim, valueDim, layout: "bhld", causal: false, kernel: "positive", features, projection };
+        return allocatedBytes(favor, () => favor.sync.attention(q, q, v, options));
+      }));
+      // Only the copies of q, k, v and the output grow with the heads: the
+      // per-thread scratch is taken once per call, not once per head and step.
+      const inputsAndOutput = 4 * (headCounts[1] - headCounts[0]) * length * (2 * dim + 2 * valueDim);
+      for (const [index, [few, many]] of bytes.entries()) {
+        assert.equal(many - few, inputsAndOutput, `${THREAD_COUNTS[index]} threads: ${few} bytes with ${headCounts[0]} heads, ${many} with ${headCounts[1]}`);
+      }
+      assert.ok(poolJobs(favors[1], () => favors[1].sync.attention(
+        seededFloats(2 * length * dim, 5), seededFloats(2 * length * dim, 5), seededFloats(2 * length * valueDim, 6),
+        { batch: 1, heads: 2, length, dim, valueDim, layout: "bhld", causal: false, kernel: "positive", features, projection },
+      )) > 0, "2 threads did not use the pool");
+    });
   });
 }
 

@@ -17,6 +17,7 @@ import type { Scope, WasmBackend } from "../backend.js";
 import { recordedResult } from "../backend.js";
 import type { FeatureSource } from "../ops/linear-attention.js";
 import { splitEvenly } from "./gemm.js";
+import { SourceScratch } from "./source-scratch.js";
 import type { KernelCall } from "./pool.js";
 
 type Kernel = (...args: number[]) => number;
@@ -40,6 +41,7 @@ export class ParallelBidirectional {
   private readonly queryPositions: number;
   private readonly keyPositions: number;
   private readonly perThread: { features: number; values: number; numerators: number }[] = [];
+  private readonly sourceScratch: SourceScratch;
   private readonly kernels: Record<"gemm" | "gather" | "divide" | "add" | "fill", Kernel>;
 
   constructor(
@@ -74,17 +76,19 @@ export class ParallelBidirectional {
       add: kernel("f32_state_add_scaled"),
       fill: kernel("f32_fill"),
     };
+    // Take every thread's source scratch now, so nothing is allocated while workers run.
+    this.sourceScratch = new SourceScratch(scope, source, rows, this.threads);
   }
 
   /** Records body(t) for each worker t with its own feature scratch; the calling thread runs body(0) directly. */
   private split(body: (thread: number) => void): { tasks: KernelCall[][]; own: () => void } {
     const tasks: KernelCall[][] = [[]];
     for (let t = 1; t < this.threads; t++) {
-      this.source.allocate(this.scope, this.rows);
+      this.sourceScratch.use(t);
       tasks.push(this.backend.record(() => body(t)));
     }
     const own = () => {
-      this.source.allocate(this.scope, this.rows);
+      this.sourceScratch.use(0);
       body(0);
     };
     return { tasks, own };

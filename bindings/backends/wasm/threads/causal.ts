@@ -33,6 +33,7 @@ import type { Scope, WasmBackend } from "../backend.js";
 import { recordedResult } from "../backend.js";
 import type { FeatureSource } from "../ops/linear-attention.js";
 import { splitEvenly } from "./gemm.js";
+import { SourceScratch } from "./source-scratch.js";
 import type { KernelCall } from "./pool.js";
 
 type Kernel = (...args: number[]) => number;
@@ -81,7 +82,7 @@ export class ParallelCausal {
   private readonly keyPositions: number;
   private readonly perThread: { queryFeatures: number; numerators: number; products: number }[] = [];
   /** The buffers that source.allocate took for each thread, handed back to it on later calls. */
-  private readonly sourceScratch: number[][] = [];
+  private readonly sourceScratch: SourceScratch;
   private readonly kernels: Record<"gemm" | "gather" | "maskedProduct" | "divide" | "scale" | "axpy" | "fill", Kernel>;
 
   constructor(
@@ -123,35 +124,7 @@ export class ParallelCausal {
       fill: kernel("f32_fill"),
     };
     // Take every thread's source scratch now, so nothing is allocated while workers run.
-    for (let t = 0; t < this.threads; t++) this.useSourceScratch(t);
-  }
-
-  /**
-   * Points the source's row scratch at thread t's buffers. The first call
-   * for a thread lets source.allocate take them from the op's scope; later
-   * calls hand the same pointers back in the same order (allocate requests
-   * the same sizes every time), so the scope does not grow with the number
-   * of segments and heads.
-   */
-  private useSourceScratch(t: number): void {
-    const saved = this.sourceScratch[t];
-    if (saved === undefined) {
-      const taken: number[] = [];
-      const scope = this.scope;
-      const recorder = {
-        allocF32: (length: number) => { const ptr = scope.allocF32(length); taken.push(ptr); return ptr; },
-        allocBytes: (length: number) => { const ptr = scope.allocBytes(length); taken.push(ptr); return ptr; },
-      };
-      this.source.allocate(recorder as unknown as Scope, this.chunk);
-      this.sourceScratch[t] = taken;
-      return;
-    }
-    let next = 0;
-    const replay = {
-      allocF32: () => saved[next++],
-      allocBytes: () => saved[next++],
-    };
-    this.source.allocate(replay as unknown as Scope, this.chunk);
+    this.sourceScratch = new SourceScratch(scope, source, chunk, this.threads);
   }
 
   /**
@@ -163,11 +136,11 @@ export class ParallelCausal {
   private split(body: (thread: number) => void): { tasks: KernelCall[][]; own: () => void } {
     const tasks: KernelCall[][] = [[]];
     for (let t = 1; t < this.threads; t++) {
-      this.useSourceScratch(t);
+      this.sourceScratch.use(t);
       tasks.push(this.backend.record(() => body(t)));
     }
     const own = () => {
-      this.useSourceScratch(0);
+      this.sourceScratch.use(0);
       body(0);
     };
     return { tasks, own };
