@@ -46,7 +46,7 @@ export class ParallelBidirectional {
 
   constructor(
     private readonly backend: WasmBackend,
-    private readonly scope: Scope,
+    scope: Scope,
     private readonly source: FeatureSource,
     private readonly dv: number,
     private readonly length: number,
@@ -77,21 +77,7 @@ export class ParallelBidirectional {
       fill: kernel("f32_fill"),
     };
     // Take every thread's source scratch now, so nothing is allocated while workers run.
-    this.sourceScratch = new SourceScratch(scope, source, rows, this.threads);
-  }
-
-  /** Records body(t) for each worker t with its own feature scratch; the calling thread runs body(0) directly. */
-  private split(body: (thread: number) => void): { tasks: KernelCall[][]; own: () => void } {
-    const tasks: KernelCall[][] = [[]];
-    for (let t = 1; t < this.threads; t++) {
-      this.sourceScratch.use(t);
-      tasks.push(this.backend.record(() => body(t)));
-    }
-    const own = () => {
-      this.sourceScratch.use(0);
-      body(0);
-    };
-    return { tasks, own };
+    this.sourceScratch = new SourceScratch(backend, scope, source, rows, this.threads);
   }
 
   /**
@@ -111,7 +97,7 @@ export class ParallelBidirectional {
     // Step 1: block key features, values and states.
     const keyBounds = splitEvenly(keyBlocks, threads);
     const shiftTickets: { thread: number; value: number }[] = [];
-    const step1 = this.split((t) => {
+    const step1 = this.sourceScratch.split((t) => {
       const scratch = this.perThread[t];
       for (let b = keyBounds[t]; b < keyBounds[t + 1]; b++) {
         const count = Math.min(rows, visible.length - b * rows);
@@ -152,7 +138,7 @@ export class ParallelBidirectional {
 
     // Step 4: query blocks.
     const queryBounds = splitEvenly(Math.ceil(this.length / rows), threads);
-    const step4 = this.split((t) => {
+    const step4 = this.sourceScratch.split((t) => {
       const scratch = this.perThread[t];
       for (let b = queryBounds[t]; b < queryBounds[t + 1]; b++) {
         const start = b * rows;

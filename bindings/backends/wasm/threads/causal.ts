@@ -87,7 +87,7 @@ export class ParallelCausal {
 
   constructor(
     private readonly backend: WasmBackend,
-    private readonly scope: Scope,
+    scope: Scope,
     private readonly source: FeatureSource,
     private readonly dv: number,
     private readonly length: number,
@@ -124,26 +124,7 @@ export class ParallelCausal {
       fill: kernel("f32_fill"),
     };
     // Take every thread's source scratch now, so nothing is allocated while workers run.
-    this.sourceScratch = new SourceScratch(scope, source, chunk, this.threads);
-  }
-
-  /**
-   * Records body(t) for each worker thread t, each with its own feature
-   * scratch, and returns those lists with the calling thread's part, which
-   * runs body(0) directly once the workers have started. A ticket returned
-   * by a kernel in body(0) is then already the real value.
-   */
-  private split(body: (thread: number) => void): { tasks: KernelCall[][]; own: () => void } {
-    const tasks: KernelCall[][] = [[]];
-    for (let t = 1; t < this.threads; t++) {
-      this.sourceScratch.use(t);
-      tasks.push(this.backend.record(() => body(t)));
-    }
-    const own = () => {
-      this.sourceScratch.use(0);
-      body(0);
-    };
-    return { tasks, own };
+    this.sourceScratch = new SourceScratch(backend, scope, source, chunk, this.threads);
   }
 
   /**
@@ -198,7 +179,7 @@ export class ParallelCausal {
 
     // Step 1: chunk key features, values and states.
     const shiftTickets: { thread: number; value: number }[] = [];
-    const step1 = this.split((t) => {
+    const step1 = this.sourceScratch.split((t) => {
       for (let c = bounds[t]; c < bounds[t + 1]; c++) {
         const count = keyFrom[c + 1] - keyFrom[c];
         if (count === 0) {
@@ -255,7 +236,7 @@ export class ParallelCausal {
     carried.shift = runningShift;
 
     // Step 4: the chunk loop of each range from its entering state.
-    const step4 = this.split((t) => {
+    const step4 = this.sourceScratch.split((t) => {
       const scratch = this.perThread[t];
       const total = this.sums + t * stateSize * 4;
       let shift = entering[t];
