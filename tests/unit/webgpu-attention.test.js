@@ -24,6 +24,7 @@ import { featuresReference } from "../reference/features.js";
 import { favorAttentionReference } from "../reference/attention.js";
 import { hybridFeaturesReference } from "../reference/kernels.js";
 import { hybridAttentionReference } from "../reference/hybrid-attention.js";
+import { seededFloats as uniform } from "../helpers/numeric.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ICD = process.env.FAVOR_VK_ICD ?? "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -58,22 +59,6 @@ async function favors() {
   shared ??= await gpuFavor();
   wasm ??= await createFavor();
   return { favor: shared, wasm };
-}
-
-function mulberry(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(length, seed, scale = 1) {
-  const next = mulberry(seed);
-  return Float32Array.from({ length }, () => (2 * next() - 1) * scale);
 }
 
 /** Rescales each row of a rows×dim matrix to the given Euclidean norm. */

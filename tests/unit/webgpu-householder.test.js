@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { createFavor, setLogLevel, setLogSink } from "favor-wasm";
 import { collectLogs, nodeGpu } from "../helpers/webgpu.js";
 import { applyReference } from "../reference/householder.js";
+import { seededFloats as uniform } from "../helpers/numeric.js";
 
 const EPS = 2 ** -24;
 const SIZES = [1, 3, 17, 64, 65];
@@ -22,22 +23,6 @@ async function gpuFavor(options = {}) {
 async function sharedFavor() {
   shared ??= await gpuFavor();
   return shared;
-}
-
-function mulberry(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(length, seed, scale = 1) {
-  const next = mulberry(seed);
-  return Float32Array.from({ length }, () => (2 * next() - 1) * scale);
 }
 
 /**

@@ -15,6 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createFavor, setLogLevel, setLogSink } from "favor-wasm";
 import { WEBGPU_OPS, runCase } from "../conformance/runner.js";
+import { seededFloats as uniform } from "../helpers/numeric.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ICD = process.env.FAVOR_VK_ICD ?? "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -46,22 +47,6 @@ async function sharedFavor() {
 async function gpuFavor(options = {}) {
   if (setupError !== null) throw new Error(`no WebGPU in Node: ${setupError.message}`);
   return createFavor({ backend: "webgpu", ...options, webgpu: { gpu, ...options.webgpu } });
-}
-
-function mulberry(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(length, seed, scale = 1) {
-  const next = mulberry(seed);
-  return Float32Array.from({ length }, () => (2 * next() - 1) * scale);
 }
 
 /**
