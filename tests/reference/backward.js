@@ -62,7 +62,7 @@ export function hybridConstants(kind, lambdaFeatures) {
 }
 
 /**
- * The parts of a hybrid row: both base maps, the weight features ρ (signs,
+ * Returns the parts of a hybrid row: both base maps, the weight features ρ (signs,
  * or [sin; cos] of t/σ with t = Ω_λx) and the tensor coefficients c0..c3
  * of the role ("query": [1−a, −b/divisor, a, b/divisor], "key": all 1).
  */
@@ -86,7 +86,7 @@ function hybridParts(x, { kind, dim, projection, role }) {
 }
 
 /**
- * The hybrid map Ψ of one row in float64, without stabilizers:
+ * Computes the hybrid map Ψ of one row in float64, without stabilizers:
  * [c0·φ1 | c1·ρ⊗φ1 | c2·φ2 | c3·ρ⊗φ2], block k of ρ⊗φ being ρ_k·φ.
  */
 function hybridMap64(x, map) {

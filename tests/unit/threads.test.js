@@ -93,9 +93,9 @@ function osThreads() {
 }
 
 /**
- * The OS thread count once it has held still for 300 ms (at most 5 s): workers
- * that earlier tests ended stop asynchronously, and counting while one is still
- * shutting down would make a before/after comparison flaky.
+ * Returns the OS thread count once it has stayed the same for 300 ms (at
+ * most 5 s). Workers that earlier tests ended stop asynchronously, so a count
+ * taken while one is still shutting down would make comparisons flaky.
  */
 async function settledOsThreads() {
   const deadline = Date.now() + 5000;

@@ -73,7 +73,7 @@ function withRowNorm(x, rows, dim, norm) {
   return out;
 }
 
-/** The documented default ε of a kind and role (docs/features.md). */
+/** Returns the documented default ε of a kind and role (docs/features.md). */
 function defaultEpsilon(kind, role) {
   if (role === "none" || kind === "trig") return 0;
   return ["positive", "hyperbolic", "exp"].includes(kind) ? 1e-6 : 1e-3;

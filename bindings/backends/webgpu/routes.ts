@@ -106,9 +106,9 @@ async function runFeaturesPass(
 /**
  * Runs a validated features plan on the device in passes of `passRows` rows
  * (default: one pass). Role "key" without a keyShift uses one shift for the
- * whole call, the largest exponent over all rows: with several passes, a
- * first round of statistics-only passes finds it, and the second round
- * applies it as a given key shift, so the features equal those of one pass.
+ * whole call, the largest exponent over all rows. With several passes, a
+ * first round of statistics-only passes finds it. The second round applies
+ * it as a given key shift, so the features equal those of one pass.
  */
 export async function runGpuFeatures(gpu: WebGpuBackend, plan: FeaturesPlan, passRows = plan.rows): Promise<Float32Array | FeaturesWithStabilizer> {
   const { rows } = plan;
@@ -243,14 +243,14 @@ export function makeGpuFeatures(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mod
     const { rows, map } = plan;
     const shape = `${rows}×${map.dim}→${map.outputs} (hybrid)`;
     if (rows === 0) return runHybridFeatures(wasm, plan);
-    if (!allFinite(plan.x) || !projectionFinite(plan.projection)) {
-      log.debug(() => `features ${shape} on WASM: ${NOT_FINITE}`);
-      return runHybridFeatures(wasm, plan);
-    }
     const projected = map.bases[0].features + map.bases[1].features + map.lambdaFeatures;
     const flops = 2 * rows * projected * map.dim + 2 * rows * map.outputs;
     if (mode === "auto" && flops < minFlops) {
       log.debug(() => `features ${shape} on WASM: ${flops} flops < the auto threshold ${minFlops}`);
+      return runHybridFeatures(wasm, plan);
+    }
+    if (!allFinite(plan.x) || !projectionFinite(plan.projection)) {
+      log.debug(() => `features ${shape} on WASM: ${NOT_FINITE}`);
       return runHybridFeatures(wasm, plan);
     }
     const passRows = hybridFeaturesPassRows(gpu, plan);
@@ -273,14 +273,14 @@ export function makeGpuFeatures(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mod
     const { rows, map } = plan;
     const shape = `${rows}×${map.dim}→${map.outputs} (${map.kind})`;
     if (rows === 0) return runFeatures(wasm, plan);
-    if (!allFinite(plan.x) || !projectionFinite(plan.projection)) {
-      log.debug(() => `features ${shape} on WASM: ${NOT_FINITE}`);
-      return runFeatures(wasm, plan);
-    }
     // The projection dominates: 2·rows·m·dim, plus a few operations per output.
     const flops = 2 * rows * map.features * map.dim + 4 * rows * map.outputs;
     if (mode === "auto" && flops < minFlops) {
       log.debug(() => `features ${shape} on WASM: ${flops} flops < the auto threshold ${minFlops}`);
+      return runFeatures(wasm, plan);
+    }
+    if (!allFinite(plan.x) || !projectionFinite(plan.projection)) {
+      log.debug(() => `features ${shape} on WASM: ${NOT_FINITE}`);
       return runFeatures(wasm, plan);
     }
     // Passes over groups of rows keep the x, output and statistics buffers under the binding limit.
@@ -302,13 +302,13 @@ export function makeGpuAttention(wasm: WasmBackend, gpu: WebGpuBackend, mode: Mo
     const plan: AttentionPlan = planAttention(q, k, v, options);
     const { shape } = plan;
     const label = `attention ${shape.batch}×${shape.heads}×${shape.length}×${shape.dim}` + (plan.causal ? " causal" : "");
-    if (!allFinite(plan.q) || !keysFinite(shape, plan.k, plan.v) || !projectionFinite(plan.features.projection)) {
-      log.debug(() => `${label} on WASM: ${NOT_FINITE}`);
-      return runAttention(wasm, plan);
-    }
     const flops = attentionFlops(plan);
     if (mode === "auto" && flops < minFlops) {
       log.debug(() => `${label} on WASM: ${flops} flops < the auto threshold ${minFlops}`);
+      return runAttention(wasm, plan);
+    }
+    if (!allFinite(plan.q) || !keysFinite(shape, plan.k, plan.v) || !projectionFinite(plan.features.projection)) {
+      log.debug(() => `${label} on WASM: ${NOT_FINITE}`);
       return runAttention(wasm, plan);
     }
     // Passes over groups of items (batch·heads) keep every buffer under the binding limit.

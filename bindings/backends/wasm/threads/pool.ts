@@ -13,10 +13,10 @@
 // A worker that stops after it started (it exited, an error escaped its
 // loop, it was terminated) retires the pool: the job in flight throws, and
 // later calls run on the calling thread alone, after a logged warning. The
-// pool learns of it in three ways: the worker marks its slot DEAD on its way
-// out (worker.ts), the runtime's exit and error events arrive between calls,
-// and the waiting loop wakes every PROBE_INTERVAL_MS to ask the host whether
-// the worker's thread still runs (Node only, see node-host.ts).
+// pool detects a stop in three ways. The worker marks its slot DEAD on its
+// way out (worker.ts). The runtime's exit and error events arrive between
+// calls. While waiting, the calling thread wakes every PROBE_INTERVAL_MS to
+// query whether the worker's thread still runs (Node only, see node-host.ts).
 
 import { log } from "../../../log.js";
 import type { WasmBackend } from "../backend.js";
@@ -40,7 +40,7 @@ export interface WorkerHandle {
   onError(handler: (message: string) => void): void;
   /**
    * Returns false once the worker's thread has stopped. It must not need the
-   * event loop, because the calling thread asks while it blocks. Absent where
+   * event loop, because the calling thread queries it while it blocks. Absent where
    * the runtime has no such query (Web Workers).
    */
   running?(): boolean;
@@ -99,7 +99,7 @@ export class ThreadPool {
   private readonly kernelIndex = new Map<string, number>();
   private readonly canBlock = callerCanBlock();
   private disposed = false;
-  /** Why the pool retired after a worker stopped, or null. */
+  /** The reason the pool retired after a worker stopped, or null. */
   private stopReason: string | null = null;
 
   private constructor(
@@ -174,12 +174,12 @@ export class ThreadPool {
     return pool;
   }
 
-  /** The handle of worker `slot` (0-based), for tests that stop a worker. */
+  /** Returns the handle of worker `slot` (0-based), for tests that stop a worker. */
   workerForTests(slot: number): WorkerHandle {
     return this.workers[slot];
   }
 
-  /** Why a worker stopped and the pool retired, or null while all workers run. */
+  /** The reason a worker stopped and the pool retired, or null while all workers run. */
   get stopped(): string | null {
     return this.stopReason;
   }
@@ -219,7 +219,7 @@ export class ThreadPool {
         if (next[t] >= tasks[t].length) continue;
         const slot = t - 1;
         const to = this.encode(slot, tasks[t], next[t]);
-        if (to === next[t]) throw new Error(`favor-wasm: a ${tasks[t][to].kernel} call has more arguments than a command buffer holds`);
+        if (to === next[t]) throw new Error(`favor-wasm: a ${tasks[t][to].kernel} call has more arguments than the command buffer can contain; this is a bug in favor-wasm`);
         const base = slot * SLOT_INTS;
         const sequence = (Atomics.load(this.control, base + REQUEST) + 1) & 0x3fffffff;
         Atomics.store(this.control, base + REQUEST, sequence);

@@ -1,7 +1,7 @@
 // The layout of the control block that the main thread and the workers
 // share, separate from WASM memory. Per worker slot, in an Int32Array:
 //   REQUEST   sequence number of the latest job (the main thread increments
-//             it and notifies; QUIT asks the worker to exit);
+//             it and notifies; QUIT requests that the worker exit);
 //   DONE      sequence number of the latest finished job (the worker stores
 //             it and notifies);
 //   STATUS    0 when the latest job succeeded, 1 when a kernel threw;
@@ -31,7 +31,7 @@ export const STATE = 5;
 export const ALIVE = 0;
 export const DEAD = 1;
 
-/** Request value that asks a worker to leave its loop. */
+/** Request value that makes a worker leave its loop. */
 export const QUIT = -1;
 
 /** Float64 words of the command buffer per worker (512 KiB); longer jobs run in several rounds. */
@@ -43,7 +43,7 @@ export const RESULT_WORDS = COMMAND_WORDS / 2;
 /** Bytes of the error message buffer per worker. */
 export const MESSAGE_BYTES = 1024;
 
-/** What the main thread posts to a new worker. */
+/** The message the main thread posts to a new worker. */
 export interface WorkerInit {
   type: "init";
   module: WebAssembly.Module;
@@ -64,5 +64,5 @@ export interface WorkerInit {
   scratch: [number, number, number, number];
 }
 
-/** What a worker posts back once: ready, or the reason it could not start. */
+/** The message a worker posts back once: ready, or the reason it could not start. */
 export type WorkerReply = { type: "ready" } | { type: "failed"; message: string };
