@@ -43,8 +43,9 @@
 // 1 in magnitude; R is rescaled by exp(σ_c − σ_{c+1}) between chunks. The
 // shifts are constants for differentiation: out does not depend on them.
 //
-// NOTE: the backward pass runs on the calling thread also on a threaded
-// backend; it is not split over the thread pool (docs/threads.md).
+// Threads: on a threaded backend, maps with a projection (not hybrid) run
+// in the threaded forms of threads/backward.ts, causal attention only with
+// the default start states; everything else runs on the calling thread.
 
 import { headRows, type AttentionShape, type FeatureSettings, type HybridSettings } from "../../../api/attention.js";
 import type { AttentionBackwardPlan, AttentionGradients, StatePrecision } from "../../../api/backward.js";
@@ -55,6 +56,7 @@ import { writeFeatures } from "./features.js";
 import { HybridFeatureRows, hybridProjectionRows } from "./hybrid-backward.js";
 import { visibleRows } from "./linear-attention.js";
 import { writeProjection } from "./projection.js";
+import { parallelAttentionBackward } from "../threads/backward.js";
 
 type GemmKernel = (
   batch: number, m: number, n: number, k: number, alpha: number,
@@ -176,7 +178,7 @@ export interface RowFeatures {
 }
 
 /** Smallest chunk whose in-chunk products skip the zero block of the causal triangle (see triangularProduct). */
-const TRIANGLE_SPLIT_ROWS = 16;
+export const TRIANGLE_SPLIT_ROWS = 16;
 
 /**
  * Computes C (n×cols) = op(T)·B + beta·C for a lower-triangular n×n matrix
@@ -184,7 +186,7 @@ const TRIANGLE_SPLIT_ROWS = 16;
  * split at a = ⌊n/2⌋ into [[T11, 0], [T21, T22]] and the zero block is
  * skipped, which saves a quarter of the multiply-adds.
  */
-function triangularProduct(
+export function triangularProduct(
   k: BackwardKernels, n: number, cols: number, t: number, ldt: number, transposed: boolean,
   b: number, ldb: number, beta: number, c: number, ldc: number,
 ): void {
@@ -902,6 +904,11 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
       };
     }
 
+    const parallel = parallelAttentionBackward(backend, scope, kernels, {
+      features, valueDim, length, keyLength: shape.keyLength, inputScale, exponential,
+      projectionSize: m * dim, projectionGradient: dprojection !== 0,
+    }, plan.causal ? { chunk: plan.chunk, stateCheckpoints: plan.stateCheckpoints } : null);
+
     const projectionBytes = m * dim * 4;
     for (let item = 0; item < batch; item++) {
       const visible = visibleRows(shape, item);
@@ -912,7 +919,9 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
           projection === 0 ? 0 : projection + headOffset,
           dprojection === 0 ? 0 : dprojection + headOffset,
         );
-        if (statePlan !== null) {
+        if (parallel !== null) {
+          parallel.runHead(h, visible, statePlan?.state ?? null);
+        } else if (statePlan !== null) {
           causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows);
         } else {
           bidirectionalHeadBackward(scratch, h, exponential, visible, length);
