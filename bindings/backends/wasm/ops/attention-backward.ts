@@ -44,8 +44,8 @@
 // shifts are constants for differentiation: out does not depend on them.
 //
 // Threads: on a threaded backend, maps with a projection (not hybrid) run
-// in the threaded forms of threads/backward.ts, causal attention only with
-// the default start states; everything else runs on the calling thread.
+// in the threaded forms of threads/backward.ts. Causal attention does so only
+// with the default start states. Everything else runs on the calling thread.
 
 import { headRows, type AttentionShape, type FeatureSettings, type HybridSettings } from "../../../api/attention.js";
 import type { AttentionBackwardPlan, AttentionGradients, StatePrecision } from "../../../api/backward.js";

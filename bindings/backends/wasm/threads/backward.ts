@@ -32,11 +32,12 @@
 //      (e) per chunk, in parallel: K̄′_c += [V_c 1]Rᵀ, Ū_c += K′_cR, dk, dv.
 // Steps (b) and (d) are the only serial work: O(r·(dv + 1)) per chunk.
 //
-// Pass 1 and the start states are bit-identical to one thread's. R is
-// summed in float64 instead of float32, the bidirectional sums are grouped
-// by thread, and the projection gradient is summed per thread (each thread
-// has its own accumulator, added in thread order after each head), so
-// results differ from one thread's in the last bits. For a given thread
+// Pass 1, the start states and dq of causal attention are bit-identical to
+// one thread's. Three sums differ: R is summed in float64 instead of
+// float32, the bidirectional state sums are grouped by thread, and each
+// thread has its own projection-gradient accumulator, added in thread order
+// after each head. So dk, dv (and dq when bidirectional) differ from one
+// thread's in the last bits. For a given thread
 // count the partition and every order of addition are fixed, so every run
 // gives the same bits.
 //
@@ -66,7 +67,7 @@ import { segmentChunks } from "./causal.js";
 import { splitEvenly } from "./gemm.js";
 import type { KernelCall } from "./pool.js";
 
-/** What both threaded backward forms need to know about the op. */
+/** The op's sizes and settings that both threaded backward forms read. */
 export interface ParallelBackwardSettings {
   features: FeatureSettings;
   valueDim: number;
@@ -493,7 +494,11 @@ export class ParallelCausalBackward implements ParallelBackward {
     const shifts: number[] = [];
     for (let c = first; c < last; c++) {
       const ticket = tickets[c - first];
-      shifts.push(ticket === undefined ? -Infinity : exponential ? recordedResult(ticket.value, results[ticket.thread]) : 0);
+      if (ticket === undefined) {
+        shifts.push(-Infinity);
+      } else {
+        shifts.push(exponential ? recordedResult(ticket.value, results[ticket.thread]) : 0);
+      }
     }
     return shifts;
   }
