@@ -4,14 +4,16 @@
 //     onnxruntime-web's WASM backend (a one-node MatMul model) with
 //     env.wasm.numThreads = 2;
 //   - causal FAVOR+ attention at L = 65536, dim 64, 256 positive features,
-//     chunk 64, one head, with 1 and 2 threads.
+//     chunk 64, one head, with 1 and 2 threads;
+//   - a causal training step at L = 16384 with the same settings: the
+//     attention forward pass and attentionBackward, with 1 and 2 threads.
 // Rounds interleave the implementations (one call of each per round) after
 // a warm-up, and the report gives wall-time medians with minimum–maximum,
 // process CPU time per call (every thread of the process counted), and CPU
 // time over wall time, which shows how many cores a call kept busy. The
 // load average is recorded before and after, because on a shared machine
 // other processes take cores from the threads. --quick runs GEMM 512³ and
-// L = 8192 with fewer rounds and writes nothing; otherwise the suite
+// L = 8192 (the training step stays at 16384) with fewer rounds and writes nothing; otherwise the suite
 // rewrites its section of docs/BENCHMARKS.md unless --no-write is given.
 //
 // onnxruntime-web is loaded from node_modules (its Node entry, with
@@ -40,6 +42,8 @@ function parseOptions(args) {
     gemmRounds: quick ? 4 : 12,
     length: quick ? 8192 : 65536,
     attentionRounds: quick ? 2 : 5,
+    backwardLength: 16384,
+    backwardRounds: quick ? 2 : 5,
   };
 }
 
@@ -195,6 +199,43 @@ async function benchAttention(favors, length, rounds) {
   return { timings: await measure(cases, rounds), difference: worst };
 }
 
+/** Times a causal training step (forward attention, then attentionBackward) with 1 and 2 threads. */
+async function benchAttentionBackward(favors, length, rounds) {
+  const dim = 64;
+  const favor = favors[0];
+  const projection = favor.sync.projection({ features: 256, dim, seed: 2 });
+  const q = favor.sync.random.normal(length * dim, 21);
+  const k = favor.sync.random.normal(length * dim, 22);
+  const v = favor.sync.random.normal(length * dim, 23);
+  const gradOut = favor.sync.random.normal(length * dim, 24);
+  const options = {
+    batch: 1, heads: 1, length, dim, layout: "bhld", causal: true, kernel: "positive", features: 256, projection, chunk: 64,
+  };
+  const step = (instance) => {
+    instance.sync.attention(q, k, v, options);
+    return instance.sync.attentionBackward(q, k, v, gradOut, options);
+  };
+  const cases = {
+    "favor 1 thread": () => step(favors[0]),
+    "favor 2 threads": () => step(favors[1]),
+  };
+  const grads = Object.values(cases).map((run) => run());
+  // The largest difference of dq, dk, dv between 1 and 2 threads, relative to the largest gradient entry.
+  let worst = 0;
+  for (const name of ["dq", "dk", "dv"]) {
+    const [one, two] = [grads[0][name], grads[1][name]];
+    let largest = 0;
+    let difference = 0;
+    for (let i = 0; i < one.length; i++) {
+      largest = Math.max(largest, Math.abs(one[i]));
+      difference = Math.max(difference, Math.abs(one[i] - two[i]));
+    }
+    worst = Math.max(worst, difference / largest);
+  }
+  console.log(`threads: causal training step, largest relative difference between 1 and 2 threads ${worst.toExponential(2)}`);
+  return { timings: await measure(cases, rounds), difference: worst };
+}
+
 function table(results, flops) {
   const one = results["favor 1 thread"];
   const lines = [
@@ -226,6 +267,8 @@ export default async function threads(args) {
   const gemm = await benchGemm(favors, ort, n, options.gemmRounds);
   console.log(`threads: causal attention at L = ${options.length}, ${options.attentionRounds} rounds…`);
   const attention = await benchAttention(favors, options.length, options.attentionRounds);
+  console.log(`threads: causal training step at L = ${options.backwardLength}, ${options.backwardRounds} rounds…`);
+  const backward = await benchAttentionBackward(favors, options.backwardLength, options.backwardRounds);
   const loadAfter = os.loadavg().map((value) => value.toFixed(2)).join(", ");
   for (const favor of favors) favor.dispose();
 
@@ -254,6 +297,13 @@ export default async function threads(args) {
       `the largest difference between the 1- and 2-thread outputs was ${attention.difference.toExponential(2)}.`,
     "",
     table(attention.timings, null),
+    "",
+    `Causal training step, L = ${options.backwardLength}, dim 64, 256 positive features, chunk 64, one head: ` +
+      "favor.sync.attention and then favor.sync.attentionBackward with the default start states; the largest " +
+      "difference between the 1- and 2-thread dq, dk, dv, relative to the largest entry of each, was " +
+      `${backward.difference.toExponential(2)}.`,
+    "",
+    table(backward.timings, null),
     "",
     "Targets: GEMM at least 65 GFLOP/s of wall time with 2 threads and at least 1.8 times one thread; causal attention " +
       "at least 1.7 times one thread. Wall times on a machine shared with other processes cannot show them, so check " +

@@ -27,13 +27,14 @@
 //          causalHeadBackward; T0_c read at σ_c is stored per chunk;
 //      (c) per chunk, in parallel: Q′_c, P, P̄, Ĝ_c, Q̄′_c and dq; the parts
 //          P̄ᵀQ′_c and PᵀĜ_c of K̄′_c and Ū_c; the chunk's term Q′_cᵀĜ_c of R;
-//      (d) calling thread, chunks in reverse and in float64: R after each
-//          chunk, R ← R·e^{σ_c − σ_{c+1}}, then R ← R + Q′_cᵀĜ_c;
+//      (d) calling thread, chunks in reverse: R after each chunk, with
+//          R ← R·e^{σ_c − σ_{c+1}}, then R ← R + Q′_cᵀĜ_c, in float64 pairs
+//          (the kernels of CompensatedState);
 //      (e) per chunk, in parallel: K̄′_c += [V_c 1]Rᵀ, Ū_c += K′_cR, dk, dv.
 // Steps (b) and (d) are the only serial work: O(r·(dv + 1)) per chunk.
 //
 // Pass 1, the start states and dq of causal attention are bit-identical to
-// one thread's. Three sums differ: R is summed in float64 instead of
+// one thread's. Three sums differ: R is summed in float64 pairs instead of
 // float32, the bidirectional state sums are grouped by thread, and each
 // thread has its own projection-gradient accumulator, added in thread order
 // after each head. So dk, dv (and dq when bidirectional) differ from one
@@ -358,10 +359,13 @@ export class ParallelCausalBackward implements ParallelBackward {
   private readonly keyGradients: number;
   /** Per chunk slot: PᵀĜ and then Ū (chunk×(dv+1)). */
   private readonly valueGradients: number;
-  /** Per chunk slot: P_c, then the start state T0_c at σ_c (r×(dv+1)). */
+  /** Per chunk slot: P_c, then the start state T0_c at σ_c, then R after the chunk at σ_c (r×(dv+1)). */
   private readonly startStates: number;
-  /** Per chunk slot: Q′_cᵀĜ_c, then R after the chunk at σ_c (r×(dv+1)). */
+  /** Per chunk slot: the chunk's term Q′_cᵀĜ_c of R (r×(dv+1)). */
   private readonly stateGradients: number;
+  /** R after the chunks walked so far as float64 pairs hi + lo (r×(dv+1) each). */
+  private readonly gradientHi: number;
+  private readonly gradientLo: number;
   private readonly queryPositions: number;
   private readonly keyPositions: number;
   private readonly projectionGradients: ProjectionGradients;
@@ -396,6 +400,8 @@ export class ParallelCausalBackward implements ParallelBackward {
     this.valueGradients = scope.allocF32(segment * chunk * dv1);
     this.startStates = scope.allocF32(segment * stateSize);
     this.stateGradients = scope.allocF32(segment * stateSize);
+    this.gradientHi = scope.allocBytes(stateSize * 8);
+    this.gradientLo = scope.allocBytes(stateSize * 8);
     this.queryPositions = scope.allocBytes(segment * chunk * 4);
     this.keyPositions = scope.allocBytes(segment * chunk * 4);
     this.projectionGradients = new ProjectionGradients(backend, scope, this.threads, settings.projectionSize, settings.projectionGradient);
@@ -429,8 +435,11 @@ export class ParallelCausalBackward implements ParallelBackward {
     const perThreadTensors = this.projectionGradients.tensorsPerThread(h, this.threads);
     const bounds = this.keyBounds(visible);
     const chunks = bounds.length - 1;
-    // R after the chunks walked so far, in float64 at the shift of the last of them (NaN before the first).
-    const carried = { gradient: new Float64Array(this.stateSize), shift: NaN };
+    // R after the chunks walked so far is in gradientHi + gradientLo, at the shift of the last of them (NaN before the first).
+    const memory = this.backend.exports.memory.buffer;
+    new Float64Array(memory, this.gradientHi, this.stateSize).fill(0);
+    new Float64Array(memory, this.gradientLo, this.stateSize).fill(0);
+    const carried = { shift: NaN };
     const segments = Math.ceil(chunks / this.segment);
     for (let index = segments - 1; index >= 0; index--) {
       const first = index * this.segment;
@@ -506,7 +515,7 @@ export class ParallelCausalBackward implements ParallelBackward {
   /** Runs steps (a) to (e) for chunks [first, last), carrying R to the segment before. */
   private walkSegment(
     h: HeadTensors, perThreadTensors: HeadTensors[], visible: Int32Array, bounds: Int32Array, first: number, last: number,
-    state: RunningState, carried: { gradient: Float64Array; shift: number },
+    state: RunningState, carried: { shift: number },
   ): void {
     const { backend, kernels: k, chunk, r, dv1, threads, stateSize } = this;
     const { length, valueDim: dv, exponential } = this.settings;
@@ -596,19 +605,15 @@ export class ParallelCausalBackward implements ParallelBackward {
     });
     pool.run(stepC.tasks, stepC.own);
 
-    // (d) R after each chunk, chunks in reverse, in float64: each slot's term
-    // of R is replaced by the R that enters the chunk from the chunks after it.
-    const gradient = carried.gradient;
+    // (d) R after each chunk, chunks in reverse: it goes into the chunk's
+    // startStates slot (T0_c is no longer needed), then the chunk's term is added.
     for (let c = last - 1; c >= first; c--) {
       const shift = shifts[c - first];
       if (!Number.isNaN(carried.shift) && shift !== carried.shift) {
-        const factor = Math.exp(shift - carried.shift);
-        for (let i = 0; i < stateSize; i++) gradient[i] *= factor;
+        k.stateScale(stateSize, this.gradientHi, this.gradientLo, Math.exp(shift - carried.shift));
       }
-      const slot = backend.f32(stateGradient(c), stateSize);
-      const term = Float64Array.from(slot);
-      slot.set(gradient);
-      for (let i = 0; i < stateSize; i++) gradient[i] += term[i];
+      k.stateRead(stateSize, this.gradientHi, this.gradientLo, 1, startState(c));
+      k.stateAccumulate(stateSize, stateGradient(c), 1, this.gradientHi, this.gradientLo);
       carried.shift = shift;
     }
 
@@ -619,7 +624,7 @@ export class ParallelCausalBackward implements ParallelBackward {
         const keys = keyCount(c);
         if (keys === 0) continue;
         const key = this.keys[c - first];
-        const after = stateGradient(c);
+        const after = startState(c);
         k.product(keys, r, dv1, values(c), dv1, false, after, dv1, true, 1, keyGradient(c), r);
         k.product(keys, dv, r, key.f, r, false, after, dv1, false, 1, valueGradient(c), dv1);
         key.backward(keys, keyGradient(c), r, h.projection, ht.dprojection);
