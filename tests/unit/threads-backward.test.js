@@ -152,11 +152,13 @@ for (const build of ["simd", "relaxed"]) {
       const [batch, heads, dim, valueDim, features] = [2, 2, 8, 5, 16];
       let seed = 300;
       // Blocks of 256 rows: 530 to 700 rows give 3 blocks, enough for 3 threads.
-      // The masked case drops keys 260 to 520 of item 0 (a whole block's worth) and every third key of item 1.
+      // "some" drops keys 260 to 520 of item 0 (a whole block's worth) and every third key of item 1;
+      // "all" drops every key of item 1, so its head has no key block at all.
       for (const kernel of ["positive", "trig", "relu"]) {
-        for (const [length, keyLength, masked, perHead] of [[600, 530, false, false], [560, 700, true, true]]) {
+        for (const [length, keyLength, masked, perHead] of [[600, 530, "none", false], [560, 700, "some", true], [530, 560, "all", false]]) {
           const shape = { batch, heads, length, keyLength, dim, valueDim, layout: "blhd" };
-          if (masked) shape.keyPaddingMask = paddingMask(keyLength, 260, 520);
+          if (masked === "some") shape.keyPaddingMask = paddingMask(keyLength, 260, 520);
+          if (masked === "all") shape.keyPaddingMask = Uint8Array.from({ length: 2 * keyLength }, (_, j) => (j >= keyLength ? 1 : 0));
           const data = attentionInputs(shape, seed);
           seed += 4;
           const projection = seededFloats((perHead ? heads : 1) * features * dim, seed++);

@@ -191,7 +191,8 @@ export class ParallelBidirectionalBackward implements ParallelBackward {
   private readonly perThread: BackwardScratch[] = [];
   /** One state per key block of the longest head. */
   private readonly states: number;
-  private readonly total: number;
+  /** T = K′ᵀ[V 1] of the current head (r×(dv+1)), at the shift that totalState returns. */
+  readonly total: number;
   private readonly totalGradient: number;
   private readonly queryPositions: number;
   private readonly keyPositions: number;
@@ -222,14 +223,22 @@ export class ParallelBidirectionalBackward implements ParallelBackward {
   }
 
   runHead(h: HeadTensors, visible: Int32Array): void {
+    const shift = this.totalState(h, visible);
+    this.gradients(h, visible, shift);
+  }
+
+  /**
+   * Pass A: writes T = K′ᵀ[V 1] of the head's visible keys into `total`
+   * and returns its shift (the largest block shift, −Infinity without
+   * keys, 0 for kinds without an exponent).
+   */
+  totalState(h: HeadTensors, visible: Int32Array): number {
     const { backend, kernels: k, threads, r, dv1, stateSize } = this;
-    const { length, valueDim, exponential } = this.settings;
+    const { valueDim, exponential } = this.settings;
     const rows = BACKWARD_BLOCK_ROWS;
     const pool = backend.pool!;
-    const perThreadTensors = this.projectionGradients.tensorsPerThread(h, threads);
     writeInts(backend, this.keyPositions, visible);
-    const keyBlocks = Math.ceil(visible.length / rows);
-    const keyBounds = splitEvenly(keyBlocks, threads);
+    const keyBounds = splitEvenly(Math.ceil(visible.length / rows), threads);
     const state = (b: number) => this.states + b * stateSize * 4;
     const keyPositions = (b: number) => this.keyPositions + b * rows * 4;
     const keyCount = (b: number) => Math.min(rows, visible.length - b * rows);
@@ -276,6 +285,23 @@ export class ParallelBidirectionalBackward implements ParallelBackward {
       for (let i = 0; i < stateSize; i++) total[i] += factor * sum[i];
     }
     backend.f32(this.total, stateSize).set(total);
+    return largest;
+  }
+
+  /**
+   * Passes B and C: dq, dk, dv and the head's projection gradient from T in
+   * `total` at shift `shift` (as totalState leaves them).
+   */
+  gradients(h: HeadTensors, visible: Int32Array, shift: number): void {
+    const { backend, kernels: k, threads, r, dv1, stateSize } = this;
+    const { length, valueDim, exponential } = this.settings;
+    const rows = BACKWARD_BLOCK_ROWS;
+    const pool = backend.pool!;
+    const perThreadTensors = this.projectionGradients.tensorsPerThread(h, threads);
+    writeInts(backend, this.keyPositions, visible);
+    const keyBounds = splitEvenly(Math.ceil(visible.length / rows), threads);
+    const keyPositions = (b: number) => this.keyPositions + b * rows * 4;
+    const keyCount = (b: number) => Math.min(rows, visible.length - b * rows);
 
     // B: query blocks. Q̄′ = ĜTᵀ and each thread's T̄_t = Σ Q′ᵀĜ in its rg.
     const queryBounds = splitEvenly(Math.ceil(length / rows), threads);
@@ -306,7 +332,7 @@ export class ParallelBidirectionalBackward implements ParallelBackward {
     backend.f32(this.totalGradient, stateSize).set(totalGradient);
 
     // C: key blocks at the shift S of T. K̄′ = [V 1]·T̄ᵀ, Ū = K′T̄.
-    const keyShift = exponential && largest !== -Infinity ? largest : undefined;
+    const keyShift = exponential && shift !== -Infinity ? shift : undefined;
     const stepC = split(backend, threads, (t) => {
       const s = this.perThread[t];
       const ht = perThreadTensors[t];
