@@ -46,9 +46,9 @@
 // (WasmBackend.record). FeatureRows only call kernels when the maps have a
 // projection, and every position list is written before recording starts,
 // so nothing reads or writes memory from JavaScript inside a recorded body.
-// The pointwise kinds' writeFeatures fills the row shifts with zeros from
-// JavaScript at record time; that touches only the recording thread's own
-// shift buffer, which no backward kernel reads.
+// For the pointwise kinds, writeFeatures fills the row shifts with zeros
+// from JavaScript at record time. That write reaches only the recording
+// thread's own shift buffer, which no backward kernel reads.
 
 import type { FeatureSettings } from "../../../api/attention.js";
 import type { Scope, WasmBackend } from "../backend.js";
@@ -98,11 +98,11 @@ function recordableMaps(features: FeatureSettings): boolean {
 
 /**
  * Returns the threaded form of the backward pass when it applies, or null
- * for the single-threaded loops: causal attention with the default start
- * states (subtraction, no checkpoints) and at least 2 chunks per thread, or
- * bidirectional attention with at least one block of BACKWARD_BLOCK_ROWS
- * query rows and key rows per thread, both with maps that have a projection
- * and are not hybrid.
+ * for the single-threaded loops. Both forms need maps that have a
+ * projection and are not hybrid. The causal form also needs the default
+ * start states (subtraction, no checkpoints) and at least 2 chunks per
+ * thread. The bidirectional form needs at least one block of
+ * BACKWARD_BLOCK_ROWS query rows and of key rows per thread.
  */
 export function parallelAttentionBackward(
   backend: WasmBackend, scope: Scope, kernels: BackwardKernels, settings: ParallelBackwardSettings,
