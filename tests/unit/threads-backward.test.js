@@ -174,7 +174,8 @@ for (const build of ["simd", "relaxed"]) {
       const favors = await byThreads(build);
       const [batch, heads, dim, valueDim, features] = [2, 2, 8, 5, 16];
       let seed = 400;
-      for (const kernel of ["positive", "trig", "relu"]) {
+      // Besides the three kinds of the other tests: a map with 2m outputs and a pointwise map with a kink.
+      for (const kernel of ["positive", "trig", "relu", "hyperbolic", "abs"]) {
         for (const [length, chunk, masked, statePrecision] of [
           [300, 16, false, "compensated"], [257, 7, true, "compensated"], [96, 8, false, "float32"],
         ]) {
