@@ -28,14 +28,13 @@
 //      (c) per chunk, in parallel: Q′_c, P, P̄, Ĝ_c, Q̄′_c and dq; the parts
 //          P̄ᵀQ′_c and PᵀĜ_c of K̄′_c and Ū_c; the chunk's term Q′_cᵀĜ_c of R;
 //      (d) calling thread, chunks in reverse: R after each chunk, with
-//          R ← R·e^{σ_c − σ_{c+1}}, then R ← R + Q′_cᵀĜ_c, in float64 pairs
-//          (the kernels of CompensatedState);
+//          R ← R·e^{σ_c − σ_{c+1}}, then R ← R + Q′_cᵀĜ_c, in float32;
 //      (e) per chunk, in parallel: K̄′_c += [V_c 1]Rᵀ, Ū_c += K′_cR, dk, dv.
 // Steps (b) and (d) are the only serial work: O(r·(dv + 1)) per chunk.
 //
 // Pass 1, the start states and dq of causal attention are bit-identical to
-// one thread's. Three sums differ: R is summed in float64 pairs instead of
-// float32, the bidirectional state sums are grouped by thread, and each
+// one thread's. Three sums differ: R adds each chunk's term after the GEMM
+// that computes it instead of inside it, the bidirectional state sums are grouped by thread, and each
 // thread has its own projection-gradient accumulator, added in thread order
 // after each head. So dk, dv (and dq when bidirectional) differ from one
 // thread's in the last bits. For a given thread
@@ -389,9 +388,9 @@ export class ParallelCausalBackward implements ParallelBackward {
   private readonly startStates: number;
   /** Per chunk slot: the chunk's term Q′_cᵀĜ_c of R (r×(dv+1)). */
   private readonly stateGradients: number;
-  /** R after the chunks walked so far as float64 pairs hi + lo (r×(dv+1) each). */
-  private readonly gradientHi: number;
-  private readonly gradientLo: number;
+  /** R after the chunks walked so far (r×(dv+1)). */
+  private readonly gradient: number;
+  private readonly addScaled: (n: number, alpha: number, x: number, y: number) => void;
   private readonly queryPositions: number;
   private readonly keyPositions: number;
   private readonly projectionGradients: ProjectionGradients;
@@ -426,8 +425,8 @@ export class ParallelCausalBackward implements ParallelBackward {
     this.valueGradients = scope.allocF32(segment * chunk * dv1);
     this.startStates = scope.allocF32(segment * stateSize);
     this.stateGradients = scope.allocF32(segment * stateSize);
-    this.gradientHi = scope.allocBytes(stateSize * 8);
-    this.gradientLo = scope.allocBytes(stateSize * 8);
+    this.gradient = scope.allocF32(stateSize);
+    this.addScaled = backend.kernel("f32_state_add_scaled");
     this.queryPositions = scope.allocBytes(segment * chunk * 4);
     this.keyPositions = scope.allocBytes(segment * chunk * 4);
     this.projectionGradients = new ProjectionGradients(backend, scope, this.threads, settings.projectionSize, settings.projectionGradient);
@@ -461,10 +460,8 @@ export class ParallelCausalBackward implements ParallelBackward {
     const perThreadTensors = this.projectionGradients.tensorsPerThread(h, this.threads);
     const bounds = this.keyBounds(visible);
     const chunks = bounds.length - 1;
-    // R after the chunks walked so far is in gradientHi + gradientLo, at the shift of the last of them (NaN before the first).
-    const memory = this.backend.exports.memory.buffer;
-    new Float64Array(memory, this.gradientHi, this.stateSize).fill(0);
-    new Float64Array(memory, this.gradientLo, this.stateSize).fill(0);
+    // R after the chunks walked so far is in `gradient`, at the shift of the last of them (NaN before the first).
+    this.backend.f32(this.gradient, this.stateSize).fill(0);
     const carried = { shift: NaN };
     const segments = Math.ceil(chunks / this.segment);
     for (let index = segments - 1; index >= 0; index--) {
@@ -631,15 +628,16 @@ export class ParallelCausalBackward implements ParallelBackward {
     });
     pool.run(stepC.tasks, stepC.own);
 
-    // (d) R after each chunk, chunks in reverse: it goes into the chunk's
-    // startStates slot (T0_c is no longer needed), then the chunk's term is added.
+    // (d) R after each chunk, chunks in reverse, with the kernels of the
+    // single-threaded walk: it is copied into the chunk's startStates slot
+    // (T0_c is no longer needed), then the chunk's term is added.
     for (let c = last - 1; c >= first; c--) {
       const shift = shifts[c - first];
       if (!Number.isNaN(carried.shift) && shift !== carried.shift) {
-        k.stateScale(stateSize, this.gradientHi, this.gradientLo, Math.exp(shift - carried.shift));
+        k.scale(stateSize, this.gradient, Math.exp(shift - carried.shift));
       }
-      k.stateRead(stateSize, this.gradientHi, this.gradientLo, 1, startState(c));
-      k.stateAccumulate(stateSize, stateGradient(c), 1, this.gradientHi, this.gradientLo);
+      backend.f32(startState(c), stateSize).set(backend.f32(this.gradient, stateSize));
+      this.addScaled(stateSize, 1, stateGradient(c), this.gradient);
       carried.shift = shift;
     }
 
