@@ -30,16 +30,17 @@
 //      (d) calling thread, chunks in reverse: R after each chunk, with
 //          R ← R·e^{σ_c − σ_{c+1}}, then R ← R + Q′_cᵀĜ_c, in float32;
 //      (e) per chunk, in parallel: K̄′_c += [V_c 1]Rᵀ, Ū_c += K′_cR, dk, dv.
-// Steps (b) and (d) are the only serial work: O(r·(dv + 1)) per chunk.
+// The serial work, the additions to the running state in pass 1 and steps
+// (b) and (d), is O(r·(dv + 1)) per chunk.
 //
 // Pass 1, the start states and dq of causal attention are bit-identical to
-// one thread's. Three sums differ: R adds each chunk's term after the GEMM
-// that computes it instead of inside it, the bidirectional state sums are grouped by thread, and each
-// thread has its own projection-gradient accumulator, added in thread order
-// after each head. So dk, dv (and dq when bidirectional) differ from one
-// thread's in the last bits. For a given thread
-// count the partition and every order of addition are fixed, so every run
-// gives the same bits.
+// one thread's. Three sums differ. R adds each chunk's term after the GEMM
+// that computes it instead of inside it. The bidirectional state sums are
+// grouped by thread. Each thread has its own projection-gradient
+// accumulator, added in thread order after each head. So dk, dv (and dq
+// when bidirectional) differ from one thread's in the last bits. For a
+// given thread count the partition and every order of addition are fixed,
+// so every run gives the same bits.
 //
 // The workers' kernel calls are recorded on the calling thread
 // (WasmBackend.record). FeatureRows only call kernels when the maps have a
