@@ -3,11 +3,15 @@
 // gradient within gradientTolerance (the chain·u·M bound of
 // attention-backward.test.js, M = the gradient summed in magnitudes). The
 // threaded forms add the same terms as one thread, only grouped per thread
-// (the bidirectional state sums, the projection gradient) or summed in
-// float64 (the causal state gradient R). So each count meets that bound on
-// its own, and two counts may differ by at most the sum of their bounds
-// (2·bound). A given count must repeat its result bit for bit, because its
-// partition and every order of addition are fixed.
+// (the bidirectional state sums, the projection gradient). So each count
+// meets that bound on its own, and two counts may differ by at most the sum
+// of their bounds (2·bound). A given count must repeat its result bit for
+// bit, because its partition and every order of addition are fixed.
+// Causal dq, dk and dv must also equal one thread's bit for bit: the
+// threaded walk adds the same float32 terms in the same order, and
+// f32_gemm adds C (beta 1) to the finished sum of a k-slice, as the
+// threaded walk's separate addition does, while a chunk fits in one slice
+// (every chunk here does).
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -127,6 +131,13 @@ function checkCase(favors, shape, options, data, context, withReference = true) 
   const run = (favor) => favor.sync.attentionBackward(q, k, v, gradOut, { ...shape, ...options });
   const { ref, bound } = tolerances(data, shape, options, context);
   const results = favors.map(run);
+  if (options.causal) {
+    for (const [index, got] of results.entries()) {
+      for (const name of ["dq", "dk", "dv"]) {
+        assertSameBits(got[name], results[0][name], `${THREAD_COUNTS[index]} threads vs 1 thread, ${context} ${name}`);
+      }
+    }
+  }
   for (const [index, got] of results.entries()) {
     const label = `${THREAD_COUNTS[index]} threads, ${context}`;
     for (const name of GRADIENTS) {

@@ -33,14 +33,15 @@
 // The serial work, the additions to the running state in pass 1 and steps
 // (b) and (d), is O(r·(dv + 1)) per chunk.
 //
-// Pass 1, the start states and dq of causal attention are bit-identical to
-// one thread's. Three sums differ. R adds each chunk's term after the GEMM
-// that computes it instead of inside it. The bidirectional state sums are
-// grouped by thread. Each thread has its own projection-gradient
-// accumulator, added in thread order after each head. So dk, dv (and dq
-// when bidirectional) differ from one thread's in the last bits. For a
-// given thread count the partition and every order of addition are fixed,
-// so every run gives the same bits.
+// Causal dq, dk and dv are bit-identical to one thread's while a chunk fits
+// in one k-slice of f32_gemm (chunk <= 512): R adds each chunk's term with a
+// separate float32 addition where one thread passes beta 1 to the GEMM, and
+// the GEMM adds C to the finished sum of a slice, which rounds the same way.
+// Two sums differ from one thread's in the last bits: the bidirectional
+// state sums are grouped by thread, and each thread has its own
+// projection-gradient accumulator, added in thread order after each head.
+// For a given thread count the partition and every order of addition are
+// fixed, so every run gives the same bits.
 //
 // The workers' kernel calls are recorded on the calling thread
 // (WasmBackend.record). FeatureRows only call kernels when the maps have a
