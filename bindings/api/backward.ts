@@ -6,6 +6,7 @@
 
 import {
   DEFAULT_CHUNK,
+  featureOutputs,
   planFeatureSettings,
   planShape,
   requireCausal,
@@ -18,6 +19,7 @@ import {
 } from "./attention.js";
 import type { HybridProjection } from "./hybrid.js";
 import {
+  describe,
   optionalBoolean,
   optionalInteger,
   requireChoice,
@@ -47,6 +49,158 @@ export interface AttentionBackwardOptions extends AttentionOptions {
    * start state. "float32" keeps a float32 state, as the forward op does.
    */
   statePrecision?: StatePrecision;
+  /**
+   * The end state that `attentionWithState` returned for the same q, k, v
+   * and options. The backward pass then starts from it instead of
+   * recomputing it (one pass over the keys fewer). Only with the default
+   * start states (stateCheckpoints 0, statePrecision "compensated").
+   */
+  endState?: AttentionEndState;
+}
+
+/**
+ * What `attentionWithState` keeps for `attentionBackward`: per batch item
+ * and head, the attention state after the last key, Σ φ(k_j)[v_j 1]ᵀ
+ * (features × (valueDim + 1) values). Causal attention keeps it as float64
+ * pairs (hi + lo) at a reference shift, the form the backward pass
+ * subtracts chunk products from; bidirectional attention as float32 at the
+ * running key shift. Its size does not depend on the length. Treat it as
+ * opaque: attentionBackward checks that it belongs to the call.
+ */
+export interface AttentionEndState {
+  readonly kind: typeof END_STATE_KIND;
+  readonly causal: boolean;
+  /** The options and shape it was made for, compared with the backward call's. */
+  readonly signature: Readonly<Record<string, string | number | boolean | null>>;
+  /** Values per head: features × (valueDim + 1). */
+  readonly stateSize: number;
+  /** Causal: high parts, batch·heads·stateSize. Bidirectional: the float32 states. */
+  readonly hi: Float64Array | Float32Array;
+  /** Causal: low parts; bidirectional: empty. */
+  readonly lo: Float64Array;
+  /** Per head: the reference shift (causal) or the running key shift (bidirectional); −Infinity while empty. */
+  readonly shifts: Float64Array;
+}
+
+export const END_STATE_KIND = "favor-wasm.attention-end-state";
+
+/** Result of `attentionWithState`. */
+export interface AttentionWithState {
+  /** The output of `attention` for the same call, within float32 rounding. */
+  out: Float32Array;
+  endState: AttentionEndState;
+}
+
+/** A validated attentionWithState call. */
+export interface AttentionWithStatePlan {
+  op: string;
+  shape: AttentionShape;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  out: Float32Array;
+  causal: boolean;
+  chunk: number;
+  features: FeatureSettings;
+  signature: Record<string, string | number | boolean | null>;
+}
+
+/** FNV-1a over the 32-bit words (or bytes) of an array, as 8 hex digits; "none" for null. */
+function contentHash(array: Float32Array | Uint8Array | null): string {
+  if (array === null) return "none";
+  let h = 0x811c9dc5;
+  if (array instanceof Float32Array) {
+    const words = new Int32Array(array.buffer, array.byteOffset, array.length);
+    for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  } else {
+    for (let i = 0; i < array.length; i++) h = Math.imul(h ^ array[i], 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+function projectionHash(features: FeatureSettings): string {
+  const given = features.hybrid !== null ? features.hybrid.projection : features.projection;
+  if (given === null) return "drawn";
+  if (given instanceof Float32Array) return contentHash(given);
+  return [given.base1, given.base2, given.lambda].map(contentHash).join("-");
+}
+
+/**
+ * What an end state depends on besides its content: the shape, the mode
+ * and chunk, the feature maps and the projection (a hash of a given one),
+ * the padding mask (hashed) and, for bidirectional attention, hashes of k
+ * and v. Causal states need no hash of k and v: the backward pass subtracts
+ * every chunk's product from the state and checks that nothing is left.
+ */
+function endStateSignature(
+  shape: AttentionShape, causal: boolean, chunk: number, features: FeatureSettings, k: Float32Array, v: Float32Array,
+): Record<string, string | number | boolean | null> {
+  const { batch, heads, length, keyLength, dim, valueDim, layout } = shape;
+  const maps = features.hybrid !== null
+    ? { query: features.hybrid.query, key: features.hybrid.key, perHead: features.hybrid.perHead, draws: features.hybrid.draws }
+    : { query: features.query, key: features.key, perHead: features.perHead, draw: features.draw };
+  return {
+    batch, heads, length, keyLength, dim, valueDim, layout, causal,
+    chunk: causal ? chunk : null,
+    kernel: features.hybrid !== null ? "hybrid" : features.query.kind,
+    features: featureOutputs(features),
+    // A projection plan's op name and output buffer say nothing about the draw.
+    maps: contentHash(new TextEncoder().encode(
+      JSON.stringify(maps, (key, value) => (key === "op" || key === "out" ? undefined : value)),
+    )),
+    projection: projectionHash(features),
+    keyPaddingMask: contentHash(shape.keyPaddingMask),
+    k: causal ? null : contentHash(k),
+    v: causal ? null : contentHash(v),
+  };
+}
+
+/** Validates an attentionWithState call: the options of `attention`. */
+export function planAttentionWithState(q: unknown, k: unknown, v: unknown, options: unknown): AttentionWithStatePlan {
+  const op = "attentionWithState";
+  const opts = requireOptions<AttentionOptions>(op, options);
+  const shape = planShape(op, opts);
+  const causal = requireCausal(op, opts.causal, shape);
+  const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);
+  const features = planFeatureSettings(op, opts, shape.heads, shape.dim);
+  const [arrayQ, arrayK, arrayV] = requireQkv(op, q, k, v, shape);
+  const outLength = shape.batch * shape.heads * shape.length * shape.valueDim;
+  requireFitsInMemory(op, arrayQ.length + arrayK.length + arrayV.length + outLength,
+    `q, k, v and the output (${arrayQ.length} + ${arrayK.length} + ${arrayV.length} + ${outLength} float32 values)`);
+  const signature = endStateSignature(shape, causal, chunk, features, arrayK, arrayV);
+  return {
+    op, shape, q: arrayQ, k: arrayK, v: arrayV, out: new Float32Array(outLength), causal, chunk, features, signature,
+  };
+}
+
+/** Checks that `endState` is an end state made for this call; returns it. */
+function requireEndState(
+  op: string, value: unknown, shape: AttentionShape, causal: boolean, chunk: number, features: FeatureSettings,
+  k: Float32Array, v: Float32Array, stateCheckpoints: number, statePrecision: StatePrecision,
+): AttentionEndState {
+  const state = value as AttentionEndState;
+  if (value === null || typeof value !== "object" || state.kind !== END_STATE_KIND) {
+    throw new TypeError(`${op}: endState must be the endState that attentionWithState returned, got ${describe(value)}`);
+  }
+  if (causal && (stateCheckpoints !== 0 || statePrecision !== "compensated")) {
+    throw new RangeError(
+      `${op}: endState needs the default start states (stateCheckpoints 0, statePrecision "compensated"), ` +
+      `got stateCheckpoints ${stateCheckpoints} and statePrecision "${statePrecision}"`,
+    );
+  }
+  const expected = endStateSignature(shape, causal, chunk, features, k, v);
+  for (const key of Object.keys(expected)) {
+    if (state.signature[key] !== expected[key]) {
+      let what = `it was made with ${key} ${describe(state.signature[key])}, this call has ${key} ${describe(expected[key])}`;
+      if (key === "k" || key === "v" || key === "keyPaddingMask" || key === "projection") {
+        what = `its ${key} differs from this call's (content hash ${describe(state.signature[key])} against ${describe(expected[key])})`;
+      } else if (key === "maps") {
+        what = "its feature maps differ from this call's (their settings or the seed of the drawn projection)";
+      }
+      throw new RangeError(`${op}: endState does not belong to this call: ${what}`);
+    }
+  }
+  return state;
 }
 
 /** Result of `attentionBackward`, in the layout of the inputs. */
@@ -77,6 +231,7 @@ export interface AttentionBackwardPlan {
   returnProjectionGradient: boolean;
   stateCheckpoints: number;
   statePrecision: StatePrecision;
+  endState: AttentionEndState | null;
 }
 
 /** Validates an attentionBackward call. */
@@ -102,9 +257,12 @@ export function planAttentionBackward(q: unknown, k: unknown, v: unknown, gradOu
   const arrayG = requireTensor(op, "gradOut", gradOut, shape, shape.length, "length", shape.valueDim, "valueDim");
   const total = 2 * (arrayQ.length + arrayK.length + arrayV.length) + arrayG.length;
   requireFitsInMemory(op, total, `q, k, v, gradOut and their gradients (${total} float32 values)`);
+  const endState = opts.endState === undefined
+    ? null
+    : requireEndState(op, opts.endState, shape, causal, chunk, features, arrayK, arrayV, stateCheckpoints, statePrecision);
   return {
     op, shape, q: arrayQ, k: arrayK, v: arrayV, gradOut: arrayG, causal, chunk, features,
-    returnProjectionGradient, stateCheckpoints, statePrecision,
+    returnProjectionGradient, stateCheckpoints, statePrecision, endState,
   };
 }
 

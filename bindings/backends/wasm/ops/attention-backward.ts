@@ -434,6 +434,23 @@ export class CompensatedState implements RunningState {
     this.kernels.stateRead(this.size, this.hi, this.lo, factor, out);
   }
 
+  /** Copies the state into hi and lo from element `offset` on; returns its reference shift. */
+  exportTo(hi: Float64Array, lo: Float64Array, offset: number): number {
+    const memory = this.kernels.backend.exports.memory.buffer;
+    hi.set(new Float64Array(memory, this.hi, this.size), offset);
+    lo.set(new Float64Array(memory, this.lo, this.size), offset);
+    return this.reference;
+  }
+
+  /** Replaces the state by the one exportTo wrote at `offset`, with its reference shift. */
+  importFrom(hi: Float64Array, lo: Float64Array, offset: number, reference: number): void {
+    const memory = this.kernels.backend.exports.memory.buffer;
+    new Float64Array(memory, this.hi, this.size).set(hi.subarray(offset, offset + this.size));
+    new Float64Array(memory, this.lo, this.size).set(lo.subarray(offset, offset + this.size));
+    this.reference = reference;
+    this.largest = NaN;
+  }
+
   allocateSnapshots(scope: Scope, count: number): SnapshotPool {
     const bytes = this.size * 8;
     const base = scope.allocBytes(2 * count * bytes);
@@ -579,7 +596,7 @@ export interface CausalStatePlan {
  */
 export function causalHeadBackward(
   s: BackwardScratch, h: HeadTensors, plan: CausalStatePlan, exponential: boolean,
-  visible: Int32Array, length: number, chunk: number,
+  visible: Int32Array, length: number, chunk: number, endStateLoaded = false,
 ): void {
   const k = s.kernels;
   const { state, checkpointEvery, checkpoints, segment } = plan;
@@ -592,9 +609,10 @@ export function causalHeadBackward(
     keyBounds[c + 1] = j;
   }
 
-  // Pass 1: the end state, and the checkpoints on the way.
-  state.reset();
-  for (let c = 0; c < chunks; c++) {
+  // Pass 1: the end state, and the checkpoints on the way (skipped when the
+  // caller loaded the end state that attentionWithState computed).
+  if (!endStateLoaded) state.reset();
+  for (let c = 0; c < (endStateLoaded ? 0 : chunks); c++) {
     if (checkpoints !== null && c % checkpointEvery === 0) checkpoints.save(c / checkpointEvery);
     const count = keyBounds[c + 1] - keyBounds[c];
     if (count === 0) continue;
@@ -741,11 +759,18 @@ export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: n
 /** Runs the backward pass of bidirectional attention for one head, in blocks of s.rows rows. */
 export function bidirectionalHeadBackward(
   s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array, length: number,
+  givenShift?: number,
 ): void {
+  // Pass A, unless s.t0 already holds T at key shift givenShift (from attentionWithState).
+  const shift = givenShift ?? bidirectionalKeyState(s, h, exponential, visible);
+  passesBC(s, h, exponential, visible, length, shift);
+}
+
+/** Pass A of the bidirectional backward: s.t0 = T = K′ᵀU at the running key shift, which it returns. */
+export function bidirectionalKeyState(s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array): number {
   const k = s.kernels;
   const { r, dv1, rows: block } = s;
   const size = r * dv1;
-  // Pass A: T = K′ᵀU at the running shift.
   s.zero(s.t0, size);
   let shift = -Infinity;
   for (let j0 = 0; j0 < visible.length; j0 += block) {
@@ -763,6 +788,14 @@ export function bidirectionalHeadBackward(
     k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, dv1, 1);
     k.product(r, dv1, count, s.key.f, r, true, s.u, dv1, false, 1, s.t0, dv1);
   }
+  return shift;
+}
+
+/** Passes B and C of the bidirectional backward, from T in s.t0 at key shift `shift`. */
+function passesBC(s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array, length: number, shift: number): void {
+  const k = s.kernels;
+  const { r, dv1, rows: block } = s;
+  const size = r * dv1;
 
   // Pass B: queries. T̄ = Σ Q′ᵀĜ, Q̄′ = ĜTᵀ.
   s.zero(s.rg, size);
@@ -839,7 +872,7 @@ function allocZeros(backend: WasmBackend, scope: Scope, length: number): number 
 }
 
 /** Returns the pointers and strides of one head's tensors. */
-function headTensors(
+export function headTensors(
   shape: AttentionShape, item: number, head: number,
   ptrs: { q: number; k: number; v: number; g: number; dq: number; dk: number; dv: number },
   projection: number, dprojection: number,
@@ -860,6 +893,29 @@ function headTensors(
     projection,
     dprojection,
   };
+}
+
+/**
+ * Largest residue, relative to the end state's largest entry, that the
+ * backward pass accepts after it subtracted every chunk product from a
+ * given end state. Exact reversal leaves about 2^-106 per chunk; a state
+ * rounded once when its reference moved (REFERENCE_GAP) leaves about 2^-53.
+ * A state computed from other keys, values, mask or projection leaves far
+ * more.
+ */
+const END_STATE_RESIDUE = 2 ** -50;
+
+/** Throws when a given end state did not return to zero: it was not made from this call's inputs. */
+function requireEmptied(op: string, state: RunningState, endLog: number, item: number, head: number): void {
+  const residue = state.logMagnitude();
+  if (residue === -Infinity) return;
+  if (endLog !== -Infinity && residue - endLog <= Math.log(END_STATE_RESIDUE)) return;
+  const relative = endLog === -Infinity ? "the given state was empty" : `${Math.exp(residue - endLog).toExponential(2)} of its largest entry`;
+  throw new Error(
+    `${op}: endState does not match k, v and the options of this call (batch item ${item}, head ${head}): ` +
+    `subtracting this call's chunk products left ${relative}, over the ${END_STATE_RESIDUE.toExponential(1)} ` +
+    "that rounding explains; pass the endState that attentionWithState returned for the same inputs",
+  );
 }
 
 /** Runs attentionBackward: every batch item and head, bidirectional or chunked causal. */
@@ -912,8 +968,20 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
           projection === 0 ? 0 : projection + headOffset,
           dprojection === 0 ? 0 : dprojection + headOffset,
         );
-        if (statePlan !== null) {
+        const given = plan.endState;
+        const slot = item * heads + head;
+        if (statePlan !== null && given !== null) {
+          const state = statePlan.state as CompensatedState;
+          state.importFrom(given.hi as Float64Array, given.lo, slot * given.stateSize, given.shifts[slot]);
+          const end = state.logMagnitude();
+          causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows, true);
+          requireEmptied(plan.op, state, end, item, head);
+        } else if (statePlan !== null) {
           causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows);
+        } else if (given !== null) {
+          const size = scratch.r * scratch.dv1;
+          backend.f32(scratch.t0, size).set(given.hi.subarray(slot * size, (slot + 1) * size));
+          bidirectionalHeadBackward(scratch, h, exponential, visible, length, given.shifts[slot]);
         } else {
           bidirectionalHeadBackward(scratch, h, exponential, visible, length);
         }
