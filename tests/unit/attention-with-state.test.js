@@ -8,7 +8,7 @@
 //      is the same pass A;
 //   3. the adversarial start-state input (keys from 1e-6 to 1e3), where
 //      any difference in the end state would show in the early chunks;
-//   4. a state that belongs to other inputs or options is refused.
+//   4. a state that belongs to other inputs or options is rejected.
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -41,7 +41,7 @@ function assertSameGradients(got, want, context) {
 for (const build of ALL_BUILDS) {
   describe(`attentionWithState (${build})`, { skip: skipReason(build) }, () => {
     for (const mode of MODES) {
-      test(`${mode.name}: output against float64, gradients from the end state bit-identical`, async () => {
+      test(`${mode.name}: output and gradients`, async () => {
         const favor = await favorFor(build);
         const shape = { batch: 2, heads: 2, length: 37, dim: 4, valueDim: 3, layout: "blhd" };
         if (mode.padded) shape.keyPaddingMask = paddingMask(shape.batch, shape.length, 40);
@@ -70,7 +70,7 @@ for (const build of ALL_BUILDS) {
       });
     }
 
-    test("hybrid kernels: gradients from the end state bit-identical", async () => {
+    test("hybrid kernels: same gradients", async () => {
       const favor = await favorFor(build);
       const shape = { batch: 1, heads: 2, length: 29, dim: 4, layout: "bhld" };
       const data = inputs(shape, 51);
@@ -85,7 +85,7 @@ for (const build of ALL_BUILDS) {
       }
     });
 
-    test("Promise form, inputs unchanged, a seed draws the same projection", async () => {
+    test("Promise form, inputs, seeds", async () => {
       const favor = await favorFor(build);
       const shape = { batch: 1, heads: 1, length: 20, dim: 4, layout: "bhld" };
       const data = inputs(shape, 61);
@@ -104,7 +104,7 @@ for (const build of ALL_BUILDS) {
         { ...options, seed: undefined, projection, endState: sync.endState }), RangeError);
     });
 
-    test("an end state of other inputs or options is refused", async () => {
+    test("foreign end states rejected", async () => {
       const favor = await favorFor(build);
       const shape = { batch: 1, heads: 2, length: 40, dim: 4, layout: "bhld" };
       const data = inputs(shape, 71);
@@ -156,7 +156,7 @@ describe("attentionBackward from an end state over 100,000 positions", () => {
   // change their gradients. The gradients from attentionWithState's end
   // state must have the same bits as those of the default path.
   for (const kernel of ["relu", "exp"]) {
-    test(`${kernel} keys from 1e-6 to 1e3`, async () => {
+    test(`${kernel} keys, 1e-6 to 1e3`, async () => {
       const c = startStateCase(kernel, { length: 100000, chunk: 64 });
       for (const build of ALL_BUILDS) {
         const favor = await favorFor(build);
