@@ -168,7 +168,7 @@ function inputs(length) {
 
 async function favorChild(kind, length) {
   const { createFavor } = await import("../dist/index.js");
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const peakBytes = await trackScopes(favor);
   const { q, k, v, gradOut } = inputs(length);
   const shape = { batch: 1, heads: 1, length, dim: DIM, layout: "bhld", causal: true };
@@ -414,7 +414,7 @@ export async function startStates(options = {}) {
   const { createFavor } = await import("../dist/index.js");
   const log = options.log ?? ((line) => console.log(line));
   const length = options.length ?? 100000;
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const peakBytes = await trackScopes(favor);
   const lines = [
     `L = ${length}, chunk ${CHUNK}, dim 4, valueDim 2, ${favor.info.build} build; error: the largest |gradient − float64 gradient| ` +
@@ -456,7 +456,7 @@ export async function slimRunner(options = {}) {
   const log = options.log ?? ((line) => console.log(line));
   const lengths = options.lengths ?? [1024, 4096, 16384];
   const slice = 256;
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const peakBytes = await trackScopes(favor);
   const model = favor.sync.slim.createModel(SLIM_MODEL);
   const lines = [
