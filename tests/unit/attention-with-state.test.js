@@ -8,10 +8,18 @@
 //      is the same pass A;
 //   3. the adversarial start-state input (keys from 1e-6 to 1e3), where
 //      any difference in the end state would show in the early chunks;
-//   4. a state that belongs to other inputs or options is rejected.
+//   4. a state that belongs to other inputs or options is rejected;
+//   5. on 2 and 3 threads (the chunk-parallel form with the end state) the
+//      end state has the same bits as on one thread, because every chunk
+//      product has the same bits and each element of the compensated sum
+//      goes through the same additions in the same order.
 
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createFavor } from "../../dist/runtime/node.js";
+import { supportedBuilds } from "../../dist/backends/wasm/features.js";
+import { segmentChunks, setSegmentPositionsForTests } from "../../dist/backends/wasm/threads/causal.js";
+import { backendOf } from "../../dist/internal.js";
 import { attentionForward64, exponentSize, gradientTolerance, startStateCase } from "../reference/backward.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
 import { assertClose, assertSameBits, seededFloats } from "../helpers/numeric.js";
@@ -165,6 +173,65 @@ describe("attentionBackward from an end state over 100,000 positions", () => {
         const given = favor.sync.attentionBackward(c.q, c.k, c.v, c.gradOut, { ...c.options, endState });
         const recomputed = favor.sync.attentionBackward(c.q, c.k, c.v, c.gradOut, c.options);
         assertSameGradients(given, recomputed, `${build} ${kernel}`);
+      }
+    });
+  }
+});
+
+describe("attentionWithState on threads", () => {
+  const opened = [];
+  after(() => {
+    for (const favor of opened) favor.dispose();
+  });
+
+  for (const build of ["simd", "relaxed"]) {
+    test(`${build}: end state bits on 1–3 threads`, { skip: supportedBuilds()[build] ? false : `the engine rejects the ${build} build (run through npm test)` }, async () => {
+      const favors = [];
+      for (const threads of [1, 2, 3]) {
+        const favor = await createFavor({ build, threads });
+        opened.push(favor);
+        favors.push(favor);
+      }
+      assert.ok(favors[1].info.threads === 2 && favors[2].info.threads === 3, "the threaded builds started");
+      // Segments of 64 positions, so that 300 positions span several (chunk 7: 10 chunks per segment on 2 threads, 12 on 3).
+      setSegmentPositionsForTests(64);
+      try {
+        const batch = 2, heads = 2, length = 300, dim = 4, valueDim = 3, chunk = 7;
+        assert.ok(length > 2 * segmentChunks(chunk, 3) * chunk, "300 positions span at least 3 segments");
+        const mask = new Uint8Array(batch * length).fill(1);
+        for (let j = 0; j < length; j++) if (j % 5 === 0 || (j >= 80 && j < 160)) mask[length + j] = 0;
+        const shape = { batch, heads, length, dim, valueDim, layout: "blhd", keyPaddingMask: mask };
+        const data = inputs(shape, 81, 2);
+        for (const kernel of ["positive", "trig", "relu"]) {
+          const projection = favors[0].sync.projection({ features: 6, dim, seed: 5 });
+          const options = { ...shape, causal: true, kernel, features: 6, projection, chunk };
+          const pool = backendOf(favors[2]).pool;
+          const run = pool.run;
+          let jobs = 0;
+          pool.run = (...args) => {
+            jobs++;
+            return run.apply(pool, args);
+          };
+          const results = favors.map((favor) => favor.sync.attentionWithState(data.q, data.k, data.v, options));
+          pool.run = run;
+          assert.ok(jobs > 0, `${kernel}: attentionWithState on 3 threads gave the pool no job`);
+          const ref = attentionForward64(data.q, data.k, data.v, shape, options);
+          const size = attentionForward64(data.q, data.k, data.v, shape, options, { absolute: true });
+          const r = (kernel === "trig" ? 2 : 1) * 6;
+          const chain = { keys: length + 1, r, dim, valueDim: 0, exponentSize: exponentSize(data.q, data.k, shape, options) };
+          const recomputed = favors[0].sync.attentionBackward(data.q, data.k, data.v, data.gradOut, options);
+          for (const [index, { out, endState }] of results.entries()) {
+            const context = `${kernel}, ${index + 1} threads`;
+            assertClose(out, ref, gradientTolerance(size, chain), `${context} out`);
+            assertSameBits(endState.hi, results[0].endState.hi, `${context} end state hi`);
+            assertSameBits(endState.lo, results[0].endState.lo, `${context} end state lo`);
+            assertSameBits(endState.shifts, results[0].endState.shifts, `${context} end state shifts`);
+            const given = favors[0].sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, endState });
+            assertSameGradients(given, recomputed, context);
+          }
+        }
+      } finally {
+        setSegmentPositionsForTests(null);
       }
     });
   }

@@ -434,6 +434,43 @@ export class CompensatedState implements RunningState {
     this.kernels.stateRead(this.size, this.hi, this.lo, factor, out);
   }
 
+  /**
+   * Adds the float32 products at the pointers `products`, computed at key
+   * shifts `shifts`, in this order, as add(p, shift, 1) would. runRanges
+   * calls body(from, to) for element ranges that cover the state, possibly
+   * on several threads: every element goes through the same operations as
+   * with add, so the state gets the same bits. Ranges start at multiples of
+   * 4 elements.
+   */
+  addInRanges(products: number[], shifts: number[], runRanges: (body: (from: number, to: number) => void) => void): void {
+    let start = 0;
+    while (start < products.length) {
+      if (this.reference === -Infinity) this.reference = shifts[start];
+      const factors: number[] = [];
+      let end = start;
+      // The negated test lets a NaN shift through, as add does, instead of moving the reference.
+      while (end < products.length && !(shifts[end] - this.reference > REFERENCE_GAP)) {
+        factors.push(Math.exp(shifts[end] - this.reference));
+        end++;
+      }
+      const first = start;
+      if (end > first) {
+        runRanges((from, to) => {
+          for (let i = first; i < end; i++) {
+            this.kernels.stateAccumulate(to - from, products[i] + from * 4, factors[i - first], this.hi + from * 8, this.lo + from * 8);
+          }
+        });
+      }
+      if (end < products.length) {
+        // The same reference move as in add, with the same rounding.
+        this.kernels.stateScale(this.size, this.hi, this.lo, Math.exp(this.reference - shifts[end]));
+        this.reference = shifts[end];
+      }
+      start = end;
+    }
+    this.largest = NaN;
+  }
+
   /** Copies the state into hi and lo from element `offset` on; returns its reference shift. */
   exportTo(hi: Float64Array, lo: Float64Array, offset: number): number {
     const memory = this.kernels.backend.exports.memory.buffer;

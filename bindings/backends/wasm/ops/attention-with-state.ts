@@ -13,14 +13,18 @@
 // T = K′ᵀ[V 1] at the running key shift (float32), as the backward pass's
 // pass A computes it.
 //
-// NOTE: this op runs on the calling thread also on a threaded backend; the
-// threaded attention forms keep their chunk states in a form the backward
-// pass cannot subtract exactly.
+// On a threaded backend, causal calls that the attention op would split
+// over the threads run in its chunk-parallel form (threads/causal.ts), which
+// then computes the chunk products with the backward pass's kernels and
+// adds them to the compensated end state in chunk order. Bidirectional
+// calls, hybrid and projection-free maps run on the calling thread.
 
 import { featureOutputs, headRows } from "../../../api/attention.js";
 import { END_STATE_KIND, type AttentionWithState, type AttentionWithStatePlan } from "../../../api/backward.js";
 import { EXPONENTIAL_KINDS } from "../../../api/features.js";
-import type { WasmBackend } from "../backend.js";
+import type { Scope, WasmBackend } from "../backend.js";
+import { ParallelCausal, useParallelCausal } from "../threads/causal.js";
+import { favorFeatures } from "./favor-features.js";
 import {
   BACKWARD_BLOCK_ROWS,
   BackwardKernels,
@@ -47,6 +51,7 @@ export function runAttentionWithState(backend: WasmBackend, plan: AttentionWithS
   const lo = new Float64Array(causal ? slots * stateSize : 0);
   const shifts = new Float64Array(slots);
   backend.withScope(plan.op, (scope) => {
+    if (causal && backend.threads > 1 && runParallelCausal(backend, scope, plan, hi as Float64Array, lo, shifts)) return;
     const ptrs = { q: scope.copyIn(plan.q), k: scope.copyIn(plan.k), v: scope.copyIn(plan.v), g: 0, dq: 0, dk: 0, dv: 0 };
     const out = scope.allocF32(plan.out.length);
     const projection = residentProjection(backend, scope, features, heads);
@@ -81,6 +86,41 @@ export function runAttentionWithState(backend: WasmBackend, plan: AttentionWithS
     out: plan.out,
     endState: { kind: END_STATE_KIND, causal, signature: plan.signature, stateSize, hi, lo, shifts },
   };
+}
+
+/**
+ * Runs causal attentionWithState on the thread pool (threads/causal.ts with
+ * the end state) when the attention op would; returns false, having
+ * allocated nothing, when it would not.
+ */
+function runParallelCausal(
+  backend: WasmBackend, scope: Scope, plan: AttentionWithStatePlan, hi: Float64Array, lo: Float64Array, shifts: Float64Array,
+): boolean {
+  const { shape, features } = plan;
+  const { length, valueDim } = shape;
+  const chunk = Math.min(plan.chunk, length);
+  if (features.hybrid !== null || features.query.features === 0 || Math.ceil(length / chunk) < 2 * backend.threads) return false;
+  const source = favorFeatures(backend, shape, plan.q, plan.k, features)(scope);
+  if (!useParallelCausal(backend, source, length, chunk)) return false;
+  const v = scope.copyIn(plan.v);
+  const out = scope.allocF32(plan.out.length);
+  const stateSize = featureOutputs(features) * (valueDim + 1);
+  const state = new CompensatedState(new BackwardKernels(backend), scope, stateSize);
+  const parallel = new ParallelCausal(backend, scope, source, valueDim, length, chunk, state);
+  for (let item = 0; item < shape.batch; item++) {
+    const visible = visibleRows(shape, item);
+    for (let head = 0; head < shape.heads; head++) {
+      const slot = item * shape.heads + head;
+      source.selectHead(item, head);
+      state.reset();
+      const vRows = headRows(shape, item, head, shape.keyLength, valueDim);
+      const outRows = headRows(shape, item, head, length, valueDim);
+      parallel.runHead(visible, v + vRows.offset * 4, vRows.ld, out + outRows.offset * 4, outRows.ld);
+      shifts[slot] = state.exportTo(hi, lo, slot * stateSize);
+    }
+  }
+  plan.out.set(backend.f32(out, plan.out.length));
+  return true;
 }
 
 /** Causal attention of one head in chunks, leaving the end state in `state`. */
