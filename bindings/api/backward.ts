@@ -59,13 +59,14 @@ export interface AttentionBackwardOptions extends AttentionOptions {
 }
 
 /**
- * What `attentionWithState` keeps for `attentionBackward`: per batch item
- * and head, the attention state after the last key, Σ φ(k_j)[v_j 1]ᵀ
- * (features × (valueDim + 1) values). Causal attention keeps it as float64
- * pairs (hi + lo) at a reference shift, the form the backward pass
- * subtracts chunk products from; bidirectional attention as float32 at the
- * running key shift. Its size does not depend on the length. Treat it as
- * opaque: attentionBackward checks that it belongs to the call.
+ * The state that `attentionWithState` keeps for `attentionBackward`: per
+ * batch item and head, the attention state after the last key,
+ * Σ φ(k_j)[v_j 1]ᵀ (features × (valueDim + 1) values). Causal attention
+ * keeps it as float64 pairs (hi + lo) at a reference shift, because the
+ * backward pass subtracts chunk products from it. Bidirectional attention
+ * keeps it as float32 at the running key shift. Its size does not depend on
+ * the length. Treat it as opaque: attentionBackward checks that it belongs
+ * to the call.
  */
 export interface AttentionEndState {
   readonly kind: typeof END_STATE_KIND;
@@ -126,7 +127,7 @@ function projectionHash(features: FeatureSettings): string {
 }
 
 /**
- * What an end state depends on besides its content: the shape, the mode
+ * Returns what an end state depends on besides its content: the shape, the mode
  * and chunk, the feature maps and the projection (a hash of a given one),
  * the padding mask (hashed) and, for bidirectional attention, hashes of k
  * and v. Causal states need no hash of k and v: the backward pass subtracts
@@ -144,7 +145,7 @@ function endStateSignature(
     chunk: causal ? chunk : null,
     kernel: features.hybrid !== null ? "hybrid" : features.query.kind,
     features: featureOutputs(features),
-    // A projection plan's op name and output buffer say nothing about the draw.
+    // A projection plan's op name and output buffer do not identify the draw.
     maps: contentHash(new TextEncoder().encode(
       JSON.stringify(maps, (key, value) => (key === "op" || key === "out" ? undefined : value)),
     )),

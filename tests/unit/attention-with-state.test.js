@@ -10,9 +10,9 @@
 //      any difference in the end state would show in the early chunks;
 //   4. a state that belongs to other inputs or options is rejected;
 //   5. on 2 and 3 threads (the chunk-parallel form with the end state) the
-//      end state has the same bits as on one thread, because every chunk
-//      product has the same bits and each element of the compensated sum
-//      goes through the same additions in the same order.
+//      end state has the same bits as on one thread. Every chunk product
+//      has the same bits, and each element of the compensated sum goes
+//      through the same additions in the same order.
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -32,7 +32,7 @@ const MODES = [
   { name: "padded causal", causal: true, padded: true },
 ];
 
-/** A batch × length padding mask with about a third of the keys padded, and one whole chunk of item 0 padded. */
+/** Returns a batch × length padding mask with about a third of the keys padded, and one whole chunk of item 0 padded. */
 function paddingMask(batch, length, seed) {
   const mask = new Uint8Array(batch * length);
   const draws = seededFloats(batch * length, seed);
@@ -71,8 +71,8 @@ for (const build of ALL_BUILDS) {
             assert.equal(endState.hi.length, shape.batch * shape.heads * r * (shape.valueDim + 1), `${context} state size`);
 
             const recomputed = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, options);
-            const given = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, endState });
-            assertSameGradients(given, recomputed, context);
+            const fromState = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, endState });
+            assertSameGradients(fromState, recomputed, context);
           }
         }
       });
@@ -87,8 +87,8 @@ for (const build of ALL_BUILDS) {
           const options = { ...shape, causal, kernel, features: 4, lambdaFeatures: 3, seed: 9, chunk: 5 };
           const { endState } = favor.sync.attentionWithState(data.q, data.k, data.v, options);
           const recomputed = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, options);
-          const given = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, endState });
-          assertSameGradients(given, recomputed, `${causal ? "causal" : "bidirectional"} ${JSON.stringify(kernel)}`);
+          const fromState = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, endState });
+          assertSameGradients(fromState, recomputed, `${causal ? "causal" : "bidirectional"} ${JSON.stringify(kernel)}`);
         }
       }
     });
@@ -170,9 +170,9 @@ describe("attentionBackward from an end state over 100,000 positions", () => {
         const favor = await favorFor(build);
         if (favor === null) continue;
         const { endState } = favor.sync.attentionWithState(c.q, c.k, c.v, c.options);
-        const given = favor.sync.attentionBackward(c.q, c.k, c.v, c.gradOut, { ...c.options, endState });
+        const fromState = favor.sync.attentionBackward(c.q, c.k, c.v, c.gradOut, { ...c.options, endState });
         const recomputed = favor.sync.attentionBackward(c.q, c.k, c.v, c.gradOut, c.options);
-        assertSameGradients(given, recomputed, `${build} ${kernel}`);
+        assertSameGradients(fromState, recomputed, `${build} ${kernel}`);
       }
     });
   }
@@ -192,7 +192,8 @@ describe("attentionWithState on threads", () => {
         opened.push(favor);
         favors.push(favor);
       }
-      assert.ok(favors[1].info.threads === 2 && favors[2].info.threads === 3, "the threaded builds started");
+      assert.equal(favors[1].info.threads, 2, "the threaded build started with 2 threads");
+      assert.equal(favors[2].info.threads, 3, "the threaded build started with 3 threads");
       // Segments of 64 positions, so that 300 positions span several (chunk 7: 10 chunks per segment on 2 threads, 12 on 3).
       setSegmentPositionsForTests(64);
       try {
@@ -226,8 +227,8 @@ describe("attentionWithState on threads", () => {
             assertSameBits(endState.hi, results[0].endState.hi, `${context} end state hi`);
             assertSameBits(endState.lo, results[0].endState.lo, `${context} end state lo`);
             assertSameBits(endState.shifts, results[0].endState.shifts, `${context} end state shifts`);
-            const given = favors[0].sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, endState });
-            assertSameGradients(given, recomputed, context);
+            const fromState = favors[0].sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, endState });
+            assertSameGradients(fromState, recomputed, context);
           }
         }
       } finally {

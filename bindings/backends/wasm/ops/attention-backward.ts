@@ -798,7 +798,7 @@ export function bidirectionalHeadBackward(
   s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array, length: number,
   givenShift?: number,
 ): void {
-  // Pass A, unless s.t0 already holds T at key shift givenShift (from attentionWithState).
+  // Pass A, unless s.t0 already contains T at key shift givenShift (from attentionWithState).
   const shift = givenShift ?? bidirectionalKeyState(s, h, exponential, visible);
   passesBC(s, h, exponential, visible, length, shift);
 }
@@ -1005,20 +1005,20 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
           projection === 0 ? 0 : projection + headOffset,
           dprojection === 0 ? 0 : dprojection + headOffset,
         );
-        const given = plan.endState;
+        const endState = plan.endState;
         const slot = item * heads + head;
-        if (statePlan !== null && given !== null) {
+        if (statePlan !== null && endState !== null) {
           const state = statePlan.state as CompensatedState;
-          state.importFrom(given.hi as Float64Array, given.lo, slot * given.stateSize, given.shifts[slot]);
+          state.importFrom(endState.hi as Float64Array, endState.lo, slot * endState.stateSize, endState.shifts[slot]);
           const end = state.logMagnitude();
           causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows, true);
           requireEmptied(plan.op, state, end, item, head);
         } else if (statePlan !== null) {
           causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows);
-        } else if (given !== null) {
+        } else if (endState !== null) {
           const size = scratch.r * scratch.dv1;
-          backend.f32(scratch.t0, size).set(given.hi.subarray(slot * size, (slot + 1) * size));
-          bidirectionalHeadBackward(scratch, h, exponential, visible, length, given.shifts[slot]);
+          backend.f32(scratch.t0, size).set(endState.hi.subarray(slot * size, (slot + 1) * size));
+          bidirectionalHeadBackward(scratch, h, exponential, visible, length, endState.shifts[slot]);
         } else {
           bidirectionalHeadBackward(scratch, h, exponential, visible, length);
         }

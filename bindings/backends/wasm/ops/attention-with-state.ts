@@ -14,9 +14,9 @@
 // pass A computes it.
 //
 // On a threaded backend, causal calls that the attention op would split
-// over the threads run in its chunk-parallel form (threads/causal.ts), which
-// then computes the chunk products with the backward pass's kernels and
-// adds them to the compensated end state in chunk order. Bidirectional
+// over the threads run in its chunk-parallel form (threads/causal.ts). That
+// form then computes the chunk products with the backward pass's kernels
+// and adds them to the compensated end state in chunk order. Bidirectional
 // calls, hybrid and projection-free maps run on the calling thread.
 
 import { featureOutputs, headRows } from "../../../api/attention.js";
@@ -90,8 +90,8 @@ export function runAttentionWithState(backend: WasmBackend, plan: AttentionWithS
 
 /**
  * Runs causal attentionWithState on the thread pool (threads/causal.ts with
- * the end state) when the attention op would; returns false, having
- * allocated nothing, when it would not.
+ * the end state) when the attention op would run there. Returns false
+ * without allocating anything otherwise.
  */
 function runParallelCausal(
   backend: WasmBackend, scope: Scope, plan: AttentionWithStatePlan, hi: Float64Array, lo: Float64Array, shifts: Float64Array,

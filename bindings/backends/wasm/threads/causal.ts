@@ -89,11 +89,11 @@ export class ParallelCausal {
   private readonly columnScratch: number[] = [];
 
   /**
-   * With `endState`, step 1 computes each chunk state as attentionBackward
-   * computes its chunk products (the [V 1] column as column sums), and the
-   * chunk states are added to endState in chunk order (addInRanges, split
-   * over the threads by elements), so that endState ends as the backward
-   * pass's own first pass would leave it (attentionWithState).
+   * With `endState` (attentionWithState), step 1 computes each chunk state
+   * as attentionBackward computes its chunk products, with the [V 1] column
+   * as column sums. A new step adds the chunk states to endState in chunk
+   * order (addInRanges, split over the threads by elements). So endState
+   * ends as the backward pass's own first pass would leave it.
    */
   constructor(
     private readonly backend: WasmBackend,
