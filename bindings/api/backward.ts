@@ -7,12 +7,14 @@
 import {
   DEFAULT_CHUNK,
   featureOutputs,
+  planAttention,
   planFeatureSettings,
   planShape,
   requireCausal,
   requireQkv,
   requireTensor,
   type AttentionOptions,
+  type AttentionPlan,
   type AttentionShape,
   type AttentionShapeOptions,
   type FeatureSettings,
@@ -92,17 +94,8 @@ export interface AttentionWithState {
   endState: AttentionEndState;
 }
 
-/** A validated attentionWithState call. */
-export interface AttentionWithStatePlan {
-  op: string;
-  shape: AttentionShape;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  out: Float32Array;
-  causal: boolean;
-  chunk: number;
-  features: FeatureSettings;
+/** A validated attentionWithState call: an attention plan and the signature its end state records. */
+export interface AttentionWithStatePlan extends AttentionPlan {
   signature: Record<string, string | number | boolean | null>;
 }
 
@@ -158,20 +151,8 @@ function endStateSignature(
 
 /** Validates an attentionWithState call: the options of `attention`. */
 export function planAttentionWithState(q: unknown, k: unknown, v: unknown, options: unknown): AttentionWithStatePlan {
-  const op = "attentionWithState";
-  const opts = requireOptions<AttentionOptions>(op, options);
-  const shape = planShape(op, opts);
-  const causal = requireCausal(op, opts.causal, shape);
-  const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);
-  const features = planFeatureSettings(op, opts, shape.heads, shape.dim);
-  const [arrayQ, arrayK, arrayV] = requireQkv(op, q, k, v, shape);
-  const outLength = shape.batch * shape.heads * shape.length * shape.valueDim;
-  requireFitsInMemory(op, arrayQ.length + arrayK.length + arrayV.length + outLength,
-    `q, k, v and the output (${arrayQ.length} + ${arrayK.length} + ${arrayV.length} + ${outLength} float32 values)`);
-  const signature = endStateSignature(shape, causal, chunk, features, arrayK, arrayV);
-  return {
-    op, shape, q: arrayQ, k: arrayK, v: arrayV, out: new Float32Array(outLength), causal, chunk, features, signature,
-  };
+  const plan = planAttention(q, k, v, options, "attentionWithState");
+  return { ...plan, signature: endStateSignature(plan.shape, plan.causal, plan.chunk, plan.features, plan.k, plan.v) };
 }
 
 /** Checks that `endState` is an end state made for this call; returns it. */

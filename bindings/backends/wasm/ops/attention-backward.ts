@@ -686,17 +686,28 @@ export function causalHeadBackward(
       blockShift = keyBlockProduct(s, h, exponential, count);
       if (checkpoints === null) state.add(s.pc, blockShift, -1);
     }
-    let shift = 0;
-    if (exponential) {
-      shift = Math.max(blockShift, state.logMagnitude());
-      if (!Number.isFinite(shift)) shift = 0;
-    }
-    state.read(shift, s.t0);
-    if (count > 0 && exponential) s.key.scaleFeatures(count, Math.exp(blockShift - shift));
+    const shift = readChunkStart(s, state, blockShift, count, exponential);
     if (!Number.isNaN(nextShift) && shift !== nextShift) k.scale(s.r * s.dv1, s.rg, Math.exp(shift - nextShift));
     causalChunkBackward(s, h, c * chunk, Math.min((c + 1) * chunk, length) - c * chunk, count);
     nextShift = shift;
   }
+}
+
+/**
+ * Reads a chunk's start state into s.t0 at the chunk's shift σ = max(b, log
+ * of the state's largest entry), b being the block shift of its `keys` key
+ * features in s.key, and brings those features to σ. Returns σ (0 for kinds
+ * without an exponent, or while both are −Infinity).
+ */
+export function readChunkStart(s: BackwardScratch, state: RunningState, blockShift: number, keys: number, exponential: boolean): number {
+  let shift = 0;
+  if (exponential) {
+    shift = Math.max(blockShift, state.logMagnitude());
+    if (!Number.isFinite(shift)) shift = 0;
+  }
+  state.read(shift, s.t0);
+  if (keys > 0 && exponential) s.key.scaleFeatures(keys, Math.exp(blockShift - shift));
+  return shift;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   causalChunkForward,
   headTensors,
   keyBlockProduct,
+  readChunkStart,
   residentProjection,
   type HeadTensors,
 } from "./attention-backward.js";
@@ -139,13 +140,7 @@ function causalHeadForward(
       s.writePositions(s.keyPositions, visible, from, keys);
       blockShift = keyBlockProduct(s, h, exponential, keys);
     }
-    let shift = 0;
-    if (exponential) {
-      shift = Math.max(blockShift, state.logMagnitude());
-      if (!Number.isFinite(shift)) shift = 0;
-    }
-    state.read(shift, s.t0);
-    if (keys > 0 && exponential) s.key.scaleFeatures(keys, Math.exp(blockShift - shift));
+    readChunkStart(s, state, blockShift, keys, exponential);
     causalChunkForward(s, h, start, rows, keys, out, ldo);
     if (keys > 0) state.add(s.pc, blockShift, 1);
   }
