@@ -83,6 +83,13 @@ export interface AttentionEndState {
   readonly lo: Float64Array;
   /** Per head: the reference shift (causal) or the running key shift (bidirectional); −Infinity while empty. */
   readonly shifts: Float64Array;
+  /** Hash of hi, lo and shifts (endStateChecksum), so that a state changed after it was made is rejected. */
+  readonly checksum: string;
+}
+
+/** Returns the hash that AttentionEndState.checksum records for these arrays. */
+export function endStateChecksum(hi: Float64Array | Float32Array, lo: Float64Array, shifts: Float64Array): string {
+  return [hi, lo, shifts].map((array) => contentHash(new Float32Array(array.buffer, array.byteOffset, array.byteLength / 4))).join("-");
 }
 
 export const END_STATE_KIND = "favor-wasm.attention-end-state";
@@ -163,6 +170,30 @@ function requireEndState(
   const state = value as AttentionEndState;
   if (value === null || typeof value !== "object" || state.kind !== END_STATE_KIND) {
     throw new TypeError(`${op}: endState must be the endState that attentionWithState returned, got ${describe(value)}`);
+  }
+  const slots = shape.batch * shape.heads;
+  const stateSize = featureOutputs(features) * (shape.valueDim + 1);
+  const damaged = (what: string) => new TypeError(
+    `${op}: endState is damaged: ${what}; pass the object that attentionWithState returned ` +
+    "(structuredClone keeps it intact, JSON does not)",
+  );
+  if (state.signature === null || typeof state.signature !== "object") throw damaged(`signature is ${describe(state.signature)}`);
+  const arrays: [string, unknown, Float64ArrayConstructor | Float32ArrayConstructor, number][] = [
+    ["hi", state.hi, causal ? Float64Array : Float32Array, slots * stateSize],
+    ["lo", state.lo, Float64Array, causal ? slots * stateSize : 0],
+    ["shifts", state.shifts, Float64Array, slots],
+  ];
+  // A state made for the other mode has other arrays; the signature check below names the mode.
+  for (const [name, array, type, length] of state.causal === causal ? arrays : []) {
+    if (!(array instanceof type) || array.length !== length) {
+      throw damaged(`${name} is ${describe(array)}, expected a ${type.name} of length ${length}`);
+    }
+  }
+  if (state.causal === causal && state.checksum !== endStateChecksum(state.hi, state.lo, state.shifts)) {
+    throw new RangeError(
+      `${op}: endState was changed after attentionWithState returned it (its checksum no longer matches its values); ` +
+      "pass the endState unchanged",
+    );
   }
   if (causal && (stateCheckpoints !== 0 || statePrecision !== "compensated")) {
     throw new RangeError(

@@ -125,10 +125,19 @@ for (const build of ALL_BUILDS) {
       const otherK = data.k.slice();
       otherK[3] *= 1.001;
       const { q, k, v, gradOut: g } = data;
+      // A copy of a state with one value doubled (the state itself is frozen, its arrays are not).
+      const tampered = (state) => {
+        const hi = state.hi.slice();
+        hi[3] *= 2;
+        return { ...state, hi };
+      };
+      assert.ok(Object.isFrozen(causalState), "the end state is frozen");
+      // structuredClone keeps a state usable.
+      favor.sync.attentionBackward(q, k, v, data.gradOut, { ...causal, endState: structuredClone(causalState) });
       const cases = [
-        [[q, k, otherV, g, { ...causal, endState: causalState }], Error,
+        [[q, k, otherV, g, { ...causal, endState: causalState }], RangeError,
           /^attentionBackward: endState does not match k, v and the options of this call \(batch item 0, head 1\): subtracting/],
-        [[q, otherK, v, g, { ...causal, endState: causalState }], Error,
+        [[q, otherK, v, g, { ...causal, endState: causalState }], RangeError,
           /^attentionBackward: endState does not match k, v and the options of this call \(batch item 0, head 0\)/],
         [[q, k, otherV, g, { ...bidirectional, endState: bidirectionalState }], RangeError,
           /^attentionBackward: endState does not belong to this call: its v differs from this call's \(content hash/],
@@ -145,6 +154,15 @@ for (const build of ALL_BUILDS) {
         [[q, k, v, g, { ...causal, endState: {} }], TypeError,
           /^attentionBackward: endState must be the endState that attentionWithState returned, got /],
         [[q, k, v, g, { ...causal, endState: null }], TypeError, /^attentionBackward: endState must be the endState/],
+        [[q, k, v, g, { ...causal, endState: { kind: causalState.kind } }], TypeError,
+          /^attentionBackward: endState is damaged: signature is undefined; pass the object that attentionWithState returned/],
+        [[q, k, v, g, { ...causal, endState: JSON.parse(JSON.stringify(causalState)) }], TypeError,
+          /^attentionBackward: endState is damaged: hi is an Object, expected a Float64Array of length 50;/],
+        [[q, k, v, g, { ...causal, endState: { ...causalState, hi: causalState.hi.subarray(1) } }], TypeError,
+          /^attentionBackward: endState is damaged: hi is a Float64Array of length 49, expected a Float64Array of length 50;/],
+        [[q, k, v, g, { ...bidirectional, endState: tampered(bidirectionalState) }], RangeError,
+          /^attentionBackward: endState was changed after attentionWithState returned it \(its checksum no longer matches its values\); pass the endState unchanged$/],
+        [[q, k, v, g, { ...causal, endState: tampered(causalState) }], RangeError, /^attentionBackward: endState was changed after/],
       ];
       for (const [args, type, pattern] of cases) {
         assert.throws(() => favor.sync.attentionBackward(...args), (error) => error instanceof type && pattern.test(error.message),

@@ -959,7 +959,7 @@ function requireEmptied(op: string, state: RunningState, endLog: number, item: n
   if (residue === -Infinity) return;
   if (endLog !== -Infinity && residue - endLog <= Math.log(END_STATE_RESIDUE)) return;
   const relative = endLog === -Infinity ? "the given state was empty" : `${Math.exp(residue - endLog).toExponential(2)} of its largest entry`;
-  throw new Error(
+  throw new RangeError(
     `${op}: endState does not match k, v and the options of this call (batch item ${item}, head ${head}): ` +
     `subtracting this call's chunk products left ${relative}, over the ${END_STATE_RESIDUE.toExponential(1)} ` +
     "that rounding explains; pass the endState that attentionWithState returned for the same inputs",

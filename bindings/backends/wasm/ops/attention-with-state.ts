@@ -20,7 +20,7 @@
 // calls, hybrid and projection-free maps run on the calling thread.
 
 import { featureOutputs, headRows } from "../../../api/attention.js";
-import { END_STATE_KIND, type AttentionWithState, type AttentionWithStatePlan } from "../../../api/backward.js";
+import { END_STATE_KIND, endStateChecksum, type AttentionEndState, type AttentionWithState, type AttentionWithStatePlan } from "../../../api/backward.js";
 import { EXPONENTIAL_KINDS } from "../../../api/features.js";
 import type { Scope, WasmBackend } from "../backend.js";
 import { ParallelCausal, useParallelCausal } from "../threads/causal.js";
@@ -83,10 +83,9 @@ export function runAttentionWithState(backend: WasmBackend, plan: AttentionWithS
     }
     plan.out.set(backend.f32(out, plan.out.length));
   });
-  return {
-    out: plan.out,
-    endState: { kind: END_STATE_KIND, causal, signature: plan.signature, stateSize, hi, lo, shifts },
-  };
+  const checksum = endStateChecksum(hi, lo, shifts);
+  const endState: AttentionEndState = { kind: END_STATE_KIND, causal, signature: Object.freeze(plan.signature), stateSize, hi, lo, shifts, checksum };
+  return { out: plan.out, endState: Object.freeze(endState) };
 }
 
 /**
