@@ -120,7 +120,7 @@ async function trackScopes(favor) {
 
 async function favorChild(kind, length) {
   const { createFavor } = await import("../dist/index.js");
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const peakBytes = await trackScopes(favor);
   const q = seeded(length * DIM, 1);
   const k = seeded(length * DIM, 2);
@@ -168,7 +168,7 @@ async function tfjsChild(length) {
 
 async function decodeChild() {
   const { createFavor } = await import("../dist/index.js");
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const projection = favor.sync.projection({ features: FEATURES, dim: DIM, seed: 7 });
   const state = favor.sync.causalState({
     batch: 1, heads: 1, dim: DIM, layout: "bhld", kernel: "positive", features: FEATURES, projection,

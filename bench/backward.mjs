@@ -6,7 +6,8 @@
 //   - FAVOR+: favor.sync.attention (forward) and favor.sync.attentionBackward
 //     (kernel "positive", 256 random features, a fixed orthogonal projection
 //     drawn outside the timing, chunk 64, default start states: compensated
-//     subtraction);
+//     subtraction), alone and after favor.sync.attentionWithState, whose
+//     end state spares the backward pass its own pass over the keys;
 //   - our exact attention gradient: favor.sync.softmaxAttentionBackward;
 //   - @tensorflow/tfjs-backend-wasm 4.22 with one thread: tf.grads of
 //     matMul(softmax(matMul(q, kᵀ)/√d + causal mask), v) for the output
@@ -24,9 +25,10 @@
 //   - WASM memory: the memory size after the calls (it only grows);
 //   - peak RSS: process.resourceUsage().maxRSS of the child, which includes
 //     Node itself and the JavaScript copies of inputs and gradients.
-// Times: FAVOR+ alternates forward calls with forward+backward steps (one
-// attention call, then attentionBackward, timed together as a training step
-// would run them) and reports the median wall-clock and median process CPU
+// Times: FAVOR+ alternates forward calls with two kinds of forward+backward
+// step, each timed as a whole: attention then attentionBackward (standalone),
+// and attentionWithState then attentionBackward with its endState (the
+// training step). It reports the median wall-clock and median process CPU
 // time of each (see timeInterleaved); the baselines report the smallest CPU
 // time and the median wall-clock time of up to 3 calls after one warm-up
 // call (one call, no warm-up, when the first takes over 15 s). The suite
@@ -98,12 +100,13 @@ function time(run) {
 }
 
 /**
- * Times two functions in alternation: one warm-up call of each, then
- * `rounds` rounds of a then b (5 rounds, or 3 when a warm-up b takes over
- * 3 s). Alternating spreads the load of other jobs over both. Returns the
- * median wall-clock and median CPU time of each, in ms.
+ * Times functions in alternation: one warm-up call of each, then `rounds`
+ * rounds of one call of each in turn (5 rounds, or 3 when a warm-up call
+ * of any takes over 3 s). Alternating spreads the load of other jobs over
+ * all of them. Returns the median wall-clock and median CPU time of each,
+ * in ms, in the order given.
  */
-function timeInterleaved(a, b) {
+function timeInterleaved(...runs) {
   const once = (run) => {
     const wallStart = performance.now();
     const cpuStart = process.cpuUsage();
@@ -111,15 +114,11 @@ function timeInterleaved(a, b) {
     const cpu = process.cpuUsage(cpuStart);
     return { wall: performance.now() - wallStart, cpu: (cpu.user + cpu.system) / 1000 };
   };
-  once(a);
-  const rounds = once(b).wall > 3000 ? 3 : 5;
-  const calls = { a: [], b: [] };
-  for (let round = 0; round < rounds; round++) {
-    calls.a.push(once(a));
-    calls.b.push(once(b));
-  }
-  const summary = (list) => ({ ms: median(list.map((call) => call.wall)), cpuMs: median(list.map((call) => call.cpu)), calls: list.length });
-  return { a: summary(calls.a), b: summary(calls.b) };
+  const warm = runs.map((run) => once(run).wall);
+  const rounds = Math.max(...warm) > 3000 ? 3 : 5;
+  const calls = runs.map(() => []);
+  for (let round = 0; round < rounds; round++) runs.forEach((run, index) => calls[index].push(once(run)));
+  return calls.map((list) => ({ ms: median(list.map((call) => call.wall)), cpuMs: median(list.map((call) => call.cpu)), calls: list.length }));
 }
 
 /** Summarizes time(): the median wall time and the smallest CPU time, in ms. */
@@ -169,7 +168,7 @@ function inputs(length) {
 
 async function favorChild(kind, length) {
   const { createFavor } = await import("../dist/index.js");
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const peakBytes = await trackScopes(favor);
   const { q, k, v, gradOut } = inputs(length);
   const shape = { batch: 1, heads: 1, length, dim: DIM, layout: "bhld", causal: true };
@@ -186,18 +185,23 @@ async function favorChild(kind, length) {
   // The blocked GEMM exports its tile sizes; the reference loop does not.
   const gemm = backendOf(favor).exports.f32_gemm_MR === undefined ? "the reference loop" : "the blocked SIMD kernel";
   peakBytes();
-  const timed = timeInterleaved(
+  const [forward, step, stateStep] = timeInterleaved(
     () => favor.sync.attention(q, k, v, options),
     () => {
       favor.sync.attention(q, k, v, options);
       favor.sync.attentionBackward(q, k, v, gradOut, options);
     },
+    () => {
+      const { endState } = favor.sync.attentionWithState(q, k, v, options);
+      favor.sync.attentionBackward(q, k, v, gradOut, { ...options, endState });
+    },
   );
   return {
     build: favor.info.build,
     gemm,
-    forward: timed.a,
-    step: timed.b,
+    forward,
+    step,
+    stateStep,
     workingBytes: peakBytes() - tensorBytes - 4 * FEATURES * DIM,
     memoryBytes: favor.info.memoryBytes,
   };
@@ -294,7 +298,7 @@ export async function run(options = {}) {
       if (r.error) {
         stopped[kind] = `failed at L = ${length}: ${r.error}`;
       } else {
-        last[kind] = kind === "favor" ? r.step.ms : r.backward.ms;
+        last[kind] = kind === "favor" ? r.step.ms + r.stateStep.ms : r.backward.ms;
       }
       log(`backward: ${kind} L=${length}: ${r.error ?? JSON.stringify(r)}`);
     }
@@ -317,7 +321,9 @@ function renderReport({ lengths, results, stopped }, machine) {
       cell(favor, (r) => both(r.forward)),
       cell(favor, (r) => both(r.step)),
       cell(favor, (r) => `${(r.step.cpuMs / r.forward.cpuMs).toFixed(2)}× (${(r.step.ms / r.forward.ms).toFixed(2)}×)`),
-      cell(favor, (r) => `${((r.step.cpuMs / length) * 1000).toFixed(2)}`),
+      cell(favor, (r) => both(r.stateStep)),
+      cell(favor, (r) => `${(r.stateStep.cpuMs / r.forward.cpuMs).toFixed(2)}× (${(r.stateStep.ms / r.forward.ms).toFixed(2)}×)`),
+      cell(favor, (r) => `${((r.stateStep.cpuMs / length) * 1000).toFixed(2)}`),
       cell(favor, (r) => fmtMiB(r.workingBytes)),
       cell(favor, (r) => fmtMiB(r.memoryBytes)),
       cell(exact, (r) => both(r.backward)),
@@ -333,14 +339,16 @@ function renderReport({ lengths, results, stopped }, machine) {
   let summary = "";
   if (flat.length >= 2) {
     const working = flat.map((l) => results[l].favor.workingBytes);
-    const cpu = (l) => results[l].favor.step.cpuMs;
+    const cpu = (l) => results[l].favor.stateStep.cpuMs;
     const perToken = flat.map((l) => cpu(l) / l);
     const ratios = measured.map((l) => cpu(l) / results[l].favor.forward.cpuMs);
+    const standalone = measured.map((l) => results[l].favor.step.cpuMs / results[l].favor.forward.cpuMs);
     const spread = (values) => `${(100 * (Math.max(...values) / Math.min(...values) - 1)).toFixed(1)}%`;
     summary = `From L = ${flat[0]} to ${flat[flat.length - 1]}: FAVOR+ working memory ${fmtMiB(Math.min(...working))}–` +
-      `${fmtMiB(Math.max(...working))} MiB (max/min − 1 = ${spread(working)}); forward+backward time per token ` +
-      `${(Math.min(...perToken) * 1000).toFixed(2)}–${(Math.max(...perToken) * 1000).toFixed(2)} µs (${spread(perToken)}); ` +
-      `(forward+backward)/forward by CPU time ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} over all measured lengths.`;
+      `${fmtMiB(Math.max(...working))} MiB (max/min − 1 = ${spread(working)}); training step (with the end state) time per token ` +
+      `${(Math.min(...perToken) * 1000).toFixed(2)}–${(Math.max(...perToken) * 1000).toFixed(2)} µs (${spread(perToken)}). ` +
+      `Over all measured lengths, by CPU time: training step / forward ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}; ` +
+      `standalone attentionBackward step / forward ${Math.min(...standalone).toFixed(2)}–${Math.max(...standalone).toFixed(2)}.`;
   }
   return [
     `Run on ${machine.date} with Node ${machine.node} (V8 ${machine.v8}) on ${machine.cpu}, ${machine.cores} logical cores, one used; ` +
@@ -351,18 +359,21 @@ function renderReport({ lengths, results, stopped }, machine) {
       `chunk ${CHUNK}, default start states (compensated subtraction). Exact (ours): softmaxAttentionBackward. ` +
       "tfjs: tf.grads of matMul(softmax(matMul(q, kᵀ)/√d + mask), v), dataSync of the three gradients" +
       (tfjs ? ` (tfjs-core ${tfjs.version}, threads ${tfjs.threads})` : "") + ". " +
-      "FAVOR+ times: forward calls alternate with forward+backward steps (attention, then attentionBackward, timed " +
-      "together), 5 rounds after one warm-up call of each (3 rounds when a step takes over 3 s); each cell is the " +
-      "median process CPU time (user + system) with the median wall-clock time in brackets, and the ratio is " +
-      "median step / median forward by CPU time (by wall-clock time in brackets). The time per token uses the CPU " +
+      "FAVOR+ times: three calls alternate, 5 rounds after one warm-up call of each (3 rounds when a call takes over " +
+      "3 s): the forward op (attention); a standalone step (attention, then attentionBackward, which recomputes the " +
+      "end state in a pass of its own); and a training step (attentionWithState, then attentionBackward with its " +
+      "endState). Each cell is the " +
+      "median process CPU time (user + system) with the median wall-clock time in brackets, and each ratio is " +
+      "median step / median forward by CPU time (by wall-clock time in brackets). The time per token (of the training " +
+      "step) uses the CPU " +
       "time, which the other jobs on the machine disturb less than wall-clock time. Baselines: the smallest CPU time " +
       "of up to 3 calls after a warm-up call, median wall-clock time in brackets (one call when it takes over 15 s). " +
       "Working memory: the most " +
       "bytes the op's scopes held at once, minus the inputs and gradients they hold (f32_gemm's packing buffers not " +
       "counted). WASM memory: its size after the calls. Peak RSS of each measurement's own process, in MB.",
     "",
-    "| L | FAVOR+ forward, CPU (wall) | FAVOR+ forward+backward, CPU (wall) | (fwd+bwd)/fwd, CPU (wall) | fwd+bwd CPU µs/token | FAVOR+ working MiB | FAVOR+ WASM memory MiB | exact backward (ours), CPU (wall) | exact working MiB | exact backward (tfjs-wasm), CPU (wall) | peak RSS MB (FAVOR+ / exact / tfjs) |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| L | FAVOR+ forward, CPU (wall) | standalone step, CPU (wall) | standalone / fwd, CPU (wall) | training step, CPU (wall) | training step / fwd, CPU (wall) | training step CPU µs/token | FAVOR+ working MiB | FAVOR+ WASM memory MiB | exact backward (ours), CPU (wall) | exact working MiB | exact backward (tfjs-wasm), CPU (wall) | peak RSS MB (FAVOR+ / exact / tfjs) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows.map((row) => `| ${row} |`),
     "",
     summary,
@@ -403,7 +414,7 @@ export async function startStates(options = {}) {
   const { createFavor } = await import("../dist/index.js");
   const log = options.log ?? ((line) => console.log(line));
   const length = options.length ?? 100000;
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const peakBytes = await trackScopes(favor);
   const lines = [
     `L = ${length}, chunk ${CHUNK}, dim 4, valueDim 2, ${favor.info.build} build; error: the largest |gradient − float64 gradient| ` +
@@ -445,7 +456,7 @@ export async function slimRunner(options = {}) {
   const log = options.log ?? ((line) => console.log(line));
   const lengths = options.lengths ?? [1024, 4096, 16384];
   const slice = 256;
-  const favor = await createFavor();
+  const favor = await createFavor({ threads: 1 });
   const peakBytes = await trackScopes(favor);
   const model = favor.sync.slim.createModel(SLIM_MODEL);
   const lines = [

@@ -12,7 +12,7 @@ const FEATURES = 256;
 const LENGTHS = [4096, 8192, 16384, 32768, 65536];
 const CALLS = 5;
 
-const favor = await createFavor();
+const favor = await createFavor({ threads: 1 });
 const projection = favor.sync.projection({ features: FEATURES, dim: DIM, seed: 1 });
 const rows = [];
 for (const length of LENGTHS) {

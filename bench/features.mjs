@@ -153,7 +153,7 @@ function measure(cases, rounds) {
 }
 
 async function measureBuild(build, rounds) {
-  const favor = await createFavor({ build });
+  const favor = await createFavor({ build, threads: 1 });
   return backendOf(favor).withScope("bench features", (scope) => {
     const cases = buildCases(favor, scope);
     warmUp(cases);

@@ -212,7 +212,7 @@ function measure(cases, flops, rounds) {
 async function measureBuild(build, options) {
   const { createFavor } = await import(distModule("index.js"));
   const exports = await loadKernels(build);
-  const favor = await createFavor({ build });
+  const favor = await createFavor({ build, threads: 1 });
   const results = {};
   for (const n of options.sizes) {
     for (const layout of LAYOUTS) {
@@ -250,7 +250,7 @@ async function loadTfjs() {
 async function measureParent(options) {
   const { createFavor } = await import(distModule("index.js"));
   const exports = await loadKernels("simd");
-  const favor = await createFavor({ build: "simd" });
+  const favor = await createFavor({ build: "simd", threads: 1 });
   const tfjs = await loadTfjs();
   const results = {};
   for (const n of options.sizes) {

@@ -253,7 +253,7 @@ export async function run(options = {}) {
       sections.push(`### ${build} build\n\nNot measured: this Node process rejects the ${build} binary (relaxed SIMD needs --experimental-wasm-relaxed-simd before Node 22).`);
       continue;
     }
-    const favor = await createFavor({ build });
+    const favor = await createFavor({ build, threads: 1 });
     const referenceGemm = await gemmIsReference(build);
     const sizes = referenceGemm ? settings.sizes.filter((n) => n <= REFERENCE_GEMM_MAX_N) : settings.sizes;
     const results = [];

@@ -2,7 +2,7 @@
 // angular hybrid (m = 16, m_λ = 8) on seeded N(0, 1) inputs.
 // Usage: node bench/hybrid-guard.mjs bidirectional|causal
 import { createFavor } from "../dist/index.js";
-const favor = await createFavor();
+const favor = await createFavor({ threads: 1 });
 let s = 12345;
 const u = () => { s = (s * 1103515245 + 12345) % 2147483648; return (s + 0.5) / 2147483648; };
 const n = (c) => Float32Array.from({ length: c }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));

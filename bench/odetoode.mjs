@@ -72,7 +72,7 @@ function time(call, rounds) {
 export async function run(options = {}) {
   const grid = { ...FULL, ...options };
   const { createFavor } = await import(pathToFileURL(join(root, "dist", "index.js")).href);
-  const favor = await createFavor({ build: grid.build ?? "auto" });
+  const favor = await createFavor({ build: grid.build ?? "auto", threads: 1 });
   const rows = [];
   const runCpu = process.cpuUsage();
   const runStart = performance.now();

@@ -90,12 +90,15 @@ import { runFeatures } from "./backends/wasm/ops/features.js";
 import {
   planAttentionBackward,
   planSoftmaxAttentionBackward,
+  planAttentionWithState,
+  type AttentionWithState,
   type AttentionBackwardOptions,
   type AttentionGradients,
   type SoftmaxAttentionBackwardOptions,
   type SoftmaxAttentionGradients,
 } from "./api/backward.js";
 import { runAttentionBackward } from "./backends/wasm/ops/attention-backward.js";
+import { runAttentionWithState } from "./backends/wasm/ops/attention-with-state.js";
 import { runSoftmaxAttentionBackward } from "./backends/wasm/ops/softmax-backward.js";
 import { planAdam, planSgd, planSlimModel, type AdamOptions, type SgdOptions, type SlimModelOptions } from "./api/slim.js";
 import { asyncModel, SlimModel, type SlimModelAsync } from "./slim/model.js";
@@ -390,6 +393,13 @@ export interface FavorSync {
   attentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: AttentionBackwardOptions,
   ): AttentionGradients;
+  /**
+   * `attention` that also returns the state after the last key
+   * (features × (valueDim + 1) values per head), which attentionBackward
+   * takes as `endState` to skip its own pass over the keys. On WASM, one
+   * thread; docs/backward.md.
+   */
+  attentionWithState(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): AttentionWithState;
   /** Gradients of `softmaxAttention` w.r.t. q, k and v, streamed over score tiles (O(length·dim) memory). */
   softmaxAttentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
@@ -507,6 +517,8 @@ export interface Favor {
   attentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: AttentionBackwardOptions,
   ): Promise<AttentionGradients>;
+  /** Promise form of `sync.attentionWithState`. */
+  attentionWithState(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<AttentionWithState>;
   /** Promise form of `sync.softmaxAttentionBackward`. */
   softmaxAttentionBackward(
     q: Float32Array, k: Float32Array, v: Float32Array, gradOut: Float32Array, options: SoftmaxAttentionBackwardOptions,
@@ -689,6 +701,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
       runAttentionBackward(backend, planAttentionBackward(q, k, v, gradOut, options)),
     softmaxAttentionBackward: (q, k, v, gradOut, options) =>
       runSoftmaxAttentionBackward(backend, planSoftmaxAttentionBackward(q, k, v, gradOut, options)),
+    attentionWithState: (q, k, v, options) => runAttentionWithState(backend, planAttentionWithState(q, k, v, options)),
     slim: {
       createModel: (options) => new SlimModel(backend, planSlimModel(options)),
       adam: (parameters, options) => createAdam(requireParameters("slim.adam", parameters), planAdam(options)),
@@ -769,6 +782,7 @@ function makeFavor(backend: WasmBackend, supported: WasmBuild[]): Favor {
     attention: promised(sync.attention),
     attentionBackward: promised(sync.attentionBackward),
     softmaxAttentionBackward: promised(sync.softmaxAttentionBackward),
+    attentionWithState: promised(sync.attentionWithState),
     slim: {
       createModel: promised((options: SlimModelOptions) => asyncModel(sync.slim.createModel(options))),
       adam: sync.slim.adam,

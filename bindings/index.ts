@@ -64,6 +64,7 @@ export type { WasmBuild } from "./backends/wasm/features.js";
 export type { WasmSource } from "./backends/wasm/source.js";
 export type {
   AttentionBackwardOptions, AttentionGradients, SoftmaxAttentionBackwardOptions, SoftmaxAttentionGradients, StatePrecision,
+  AttentionEndState, AttentionWithState,
 } from "./api/backward.js";
 export type { FavorSlim, FavorSlimSync } from "./favor.js";
 export type { AdamOptions, SgdOptions, SlimModelConfig, SlimModelOptions, SlimPassOptions } from "./api/slim.js";

@@ -6,6 +6,11 @@
 /** The largest number of bytes a 32-bit WebAssembly memory can address. */
 export const WASM_MEMORY_LIMIT_BYTES = 4 * 1024 * 1024 * 1024;
 
+/** Returns "an" or "a" for a type name: "an Int8Array", "an Object", but "a Uint8Array". */
+function article(name: string): string {
+  return /^[AEIO]/.test(name) ? "an" : "a";
+}
+
 /** Formats a value for an error message without dumping large arrays. */
 export function describe(value: unknown): string {
   if (value === null) return "null";
@@ -13,12 +18,14 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return `an Array of length ${value.length}`;
   if (ArrayBuffer.isView(value)) {
     const length = (value as unknown as { length?: number }).length;
-    return `a ${value.constructor.name}${length === undefined ? "" : ` of length ${length}`}`;
+    return `${article(value.constructor.name)} ${value.constructor.name}${length === undefined ? "" : ` of length ${length}`}`;
   }
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
   if (typeof value === "function") return "a function";
-  return `a ${(value as object).constructor?.name ?? "value"}`;
+  const name = (value as object).constructor?.name;
+  if (name === undefined) return "a value";
+  return `${article(name)} ${name}`;
 }
 
 /** Requires a Float32Array; returns it. */

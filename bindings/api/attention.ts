@@ -411,8 +411,7 @@ export interface AttentionPlan {
 }
 
 /** Validates an attention call. */
-export function planAttention(q: unknown, k: unknown, v: unknown, options: unknown): AttentionPlan {
-  const op = "attention";
+export function planAttention(q: unknown, k: unknown, v: unknown, options: unknown, op = "attention"): AttentionPlan {
   const opts = requireOptions<AttentionOptions>(op, options);
   const shape = planShape(op, opts);
   const causal = requireCausal(op, opts.causal, shape);

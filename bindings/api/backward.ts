@@ -6,18 +6,22 @@
 
 import {
   DEFAULT_CHUNK,
+  featureOutputs,
+  planAttention,
   planFeatureSettings,
   planShape,
   requireCausal,
   requireQkv,
   requireTensor,
   type AttentionOptions,
+  type AttentionPlan,
   type AttentionShape,
   type AttentionShapeOptions,
   type FeatureSettings,
 } from "./attention.js";
 import type { HybridProjection } from "./hybrid.js";
 import {
+  describe,
   optionalBoolean,
   optionalInteger,
   requireChoice,
@@ -47,6 +51,169 @@ export interface AttentionBackwardOptions extends AttentionOptions {
    * start state. "float32" keeps a float32 state, as the forward op does.
    */
   statePrecision?: StatePrecision;
+  /**
+   * The end state that `attentionWithState` returned for the same q, k, v
+   * and options. The backward pass then starts from it instead of
+   * recomputing it (one pass over the keys fewer). Only with the default
+   * start states (stateCheckpoints 0, statePrecision "compensated").
+   */
+  endState?: AttentionEndState;
+}
+
+/**
+ * The state that `attentionWithState` keeps for `attentionBackward`: per
+ * batch item and head, the attention state after the last key,
+ * Σ φ(k_j)[v_j 1]ᵀ (features × (valueDim + 1) values). Causal attention
+ * keeps it as float64 pairs (hi + lo) at a reference shift, because the
+ * backward pass subtracts chunk products from it. Bidirectional attention
+ * keeps it as float32 at the running key shift. Its size does not depend on
+ * the length. Treat it as opaque: attentionBackward checks that it belongs
+ * to the call.
+ */
+export interface AttentionEndState {
+  readonly kind: typeof END_STATE_KIND;
+  readonly causal: boolean;
+  /** The options and shape it was made for, compared with the backward call's. */
+  readonly signature: Readonly<Record<string, string | number | boolean | null>>;
+  /** Values per head: features × (valueDim + 1). */
+  readonly stateSize: number;
+  /** Causal: high parts, batch·heads·stateSize. Bidirectional: the float32 states. */
+  readonly hi: Float64Array | Float32Array;
+  /** Causal: low parts; bidirectional: empty. */
+  readonly lo: Float64Array;
+  /** Per head: the reference shift (causal) or the running key shift (bidirectional); −Infinity while empty. */
+  readonly shifts: Float64Array;
+  /** Hash of hi, lo and shifts (endStateChecksum), so that a state changed after it was made is rejected. */
+  readonly checksum: string;
+}
+
+/** Returns the hash that AttentionEndState.checksum records for these arrays. */
+export function endStateChecksum(hi: Float64Array | Float32Array, lo: Float64Array, shifts: Float64Array): string {
+  return [hi, lo, shifts].map((array) => contentHash(new Float32Array(array.buffer, array.byteOffset, array.byteLength / 4))).join("-");
+}
+
+export const END_STATE_KIND = "favor-wasm.attention-end-state";
+
+/** Result of `attentionWithState`. */
+export interface AttentionWithState {
+  /** The output of `attention` for the same call, within float32 rounding. */
+  out: Float32Array;
+  endState: AttentionEndState;
+}
+
+/** A validated attentionWithState call: an attention plan and the signature its end state records. */
+export interface AttentionWithStatePlan extends AttentionPlan {
+  signature: Record<string, string | number | boolean | null>;
+}
+
+/** FNV-1a over the 32-bit words (or bytes) of an array, as 8 hex digits; "none" for null. */
+function contentHash(array: Float32Array | Uint8Array | null): string {
+  if (array === null) return "none";
+  let h = 0x811c9dc5;
+  if (array instanceof Float32Array) {
+    const words = new Int32Array(array.buffer, array.byteOffset, array.length);
+    for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  } else {
+    for (let i = 0; i < array.length; i++) h = Math.imul(h ^ array[i], 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+function projectionHash(features: FeatureSettings): string {
+  const given = features.hybrid !== null ? features.hybrid.projection : features.projection;
+  if (given === null) return "drawn";
+  if (given instanceof Float32Array) return contentHash(given);
+  return [given.base1, given.base2, given.lambda].map(contentHash).join("-");
+}
+
+/**
+ * Returns what an end state depends on besides its content: the shape, the mode
+ * and chunk, the feature maps and the projection (a hash of a given one),
+ * the padding mask (hashed) and, for bidirectional attention, hashes of k
+ * and v. Causal states need no hash of k and v: the backward pass subtracts
+ * every chunk's product from the state and checks that nothing is left.
+ */
+function endStateSignature(
+  shape: AttentionShape, causal: boolean, chunk: number, features: FeatureSettings, k: Float32Array, v: Float32Array,
+): Record<string, string | number | boolean | null> {
+  const { batch, heads, length, keyLength, dim, valueDim, layout } = shape;
+  const maps = features.hybrid !== null
+    ? { query: features.hybrid.query, key: features.hybrid.key, perHead: features.hybrid.perHead, draws: features.hybrid.draws }
+    : { query: features.query, key: features.key, perHead: features.perHead, draw: features.draw };
+  return {
+    batch, heads, length, keyLength, dim, valueDim, layout, causal,
+    chunk: causal ? chunk : null,
+    kernel: features.hybrid !== null ? "hybrid" : features.query.kind,
+    features: featureOutputs(features),
+    // A projection plan's op name and output buffer do not identify the draw.
+    maps: contentHash(new TextEncoder().encode(
+      JSON.stringify(maps, (key, value) => (key === "op" || key === "out" ? undefined : value)),
+    )),
+    projection: projectionHash(features),
+    keyPaddingMask: contentHash(shape.keyPaddingMask),
+    k: causal ? null : contentHash(k),
+    v: causal ? null : contentHash(v),
+  };
+}
+
+/** Validates an attentionWithState call: the options of `attention`. */
+export function planAttentionWithState(q: unknown, k: unknown, v: unknown, options: unknown): AttentionWithStatePlan {
+  const plan = planAttention(q, k, v, options, "attentionWithState");
+  return { ...plan, signature: endStateSignature(plan.shape, plan.causal, plan.chunk, plan.features, plan.k, plan.v) };
+}
+
+/** Checks that `endState` is an end state made for this call; returns it. */
+function requireEndState(
+  op: string, value: unknown, shape: AttentionShape, causal: boolean, chunk: number, features: FeatureSettings,
+  k: Float32Array, v: Float32Array, stateCheckpoints: number, statePrecision: StatePrecision,
+): AttentionEndState {
+  const state = value as AttentionEndState;
+  if (value === null || typeof value !== "object" || state.kind !== END_STATE_KIND) {
+    throw new TypeError(`${op}: endState must be the endState that attentionWithState returned, got ${describe(value)}`);
+  }
+  const slots = shape.batch * shape.heads;
+  const stateSize = featureOutputs(features) * (shape.valueDim + 1);
+  const damaged = (what: string) => new TypeError(
+    `${op}: endState is damaged: ${what}; pass the object that attentionWithState returned ` +
+    "(structuredClone keeps it intact, JSON does not)",
+  );
+  if (state.signature === null || typeof state.signature !== "object") throw damaged(`signature is ${describe(state.signature)}`);
+  const arrays: [string, unknown, Float64ArrayConstructor | Float32ArrayConstructor, number][] = [
+    ["hi", state.hi, causal ? Float64Array : Float32Array, slots * stateSize],
+    ["lo", state.lo, Float64Array, causal ? slots * stateSize : 0],
+    ["shifts", state.shifts, Float64Array, slots],
+  ];
+  // A state made for the other mode has other arrays; the signature check below names the mode.
+  for (const [name, array, type, length] of state.causal === causal ? arrays : []) {
+    if (!(array instanceof type) || array.length !== length) {
+      throw damaged(`${name} is ${describe(array)}, expected a ${type.name} of length ${length}`);
+    }
+  }
+  if (state.causal === causal && state.checksum !== endStateChecksum(state.hi, state.lo, state.shifts)) {
+    throw new RangeError(
+      `${op}: endState was changed after attentionWithState returned it (its checksum no longer matches its values); ` +
+      "pass the endState unchanged",
+    );
+  }
+  if (causal && (stateCheckpoints !== 0 || statePrecision !== "compensated")) {
+    throw new RangeError(
+      `${op}: endState needs the default start states (stateCheckpoints 0, statePrecision "compensated"), ` +
+      `got stateCheckpoints ${stateCheckpoints} and statePrecision "${statePrecision}"`,
+    );
+  }
+  const expected = endStateSignature(shape, causal, chunk, features, k, v);
+  for (const key of Object.keys(expected)) {
+    if (state.signature[key] !== expected[key]) {
+      let what = `it was made with ${key} ${describe(state.signature[key])}, this call has ${key} ${describe(expected[key])}`;
+      if (key === "k" || key === "v" || key === "keyPaddingMask" || key === "projection") {
+        what = `its ${key} differs from this call's (content hash ${describe(state.signature[key])} against ${describe(expected[key])})`;
+      } else if (key === "maps") {
+        what = "its feature maps differ from this call's (their settings or the seed of the drawn projection)";
+      }
+      throw new RangeError(`${op}: endState does not belong to this call: ${what}`);
+    }
+  }
+  return state;
 }
 
 /** Result of `attentionBackward`, in the layout of the inputs. */
@@ -77,6 +244,7 @@ export interface AttentionBackwardPlan {
   returnProjectionGradient: boolean;
   stateCheckpoints: number;
   statePrecision: StatePrecision;
+  endState: AttentionEndState | null;
 }
 
 /** Validates an attentionBackward call. */
@@ -102,9 +270,12 @@ export function planAttentionBackward(q: unknown, k: unknown, v: unknown, gradOu
   const arrayG = requireTensor(op, "gradOut", gradOut, shape, shape.length, "length", shape.valueDim, "valueDim");
   const total = 2 * (arrayQ.length + arrayK.length + arrayV.length) + arrayG.length;
   requireFitsInMemory(op, total, `q, k, v, gradOut and their gradients (${total} float32 values)`);
+  const endState = opts.endState === undefined
+    ? null
+    : requireEndState(op, opts.endState, shape, causal, chunk, features, arrayK, arrayV, stateCheckpoints, statePrecision);
   return {
     op, shape, q: arrayQ, k: arrayK, v: arrayV, gradOut: arrayG, causal, chunk, features,
-    returnProjectionGradient, stateCheckpoints, statePrecision,
+    returnProjectionGradient, stateCheckpoints, statePrecision, endState,
   };
 }
 

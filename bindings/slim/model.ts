@@ -50,6 +50,7 @@ import {
   causalChunkBackward,
   causalChunkForward,
   keyBlockProduct,
+  readChunkStart,
   type HeadTensors,
 } from "../backends/wasm/ops/attention-backward.js";
 import { writeProjection } from "../backends/wasm/ops/projection.js";
@@ -405,9 +406,7 @@ export class SlimModel {
       const count = Math.min(s.rows, rows - start);
       s.writeRange(s.keyPositions, start, count);
       const blockShift = keyBlockProduct(s, h, this.exponential, count);
-      const shift = this.chunkShift(state, blockShift);
-      state.read(shift, s.t0);
-      if (this.exponential) s.key.scaleFeatures(count, Math.exp(blockShift - shift));
+      readChunkStart(s, state, blockShift, count, this.exponential);
       causalChunkForward(s, h, start, count, count, out, this.config.dModel);
       state.add(s.pc, blockShift, 1);
     }

@@ -334,15 +334,26 @@ function headForward(q, k, v, shape, item, head, options) {
  * FAVOR+ attention in float64 with exact feature maps (options: causal,
  * kernel, features, projection as for `attention`). Returns the output in
  * the inputs' layout. A row whose denominator is not above
- * DENOMINATOR_FLOOR is 0, as in the kernels.
+ * DENOMINATOR_FLOOR is 0, as in the kernels. With `absolute: true` it
+ * returns each output's magnitude instead, for tolerances:
+ * Σ_j |a_ij v_j| / den_i plus |out_i|·Σ_j |a_ij| / |den_i|, the second term
+ * for the cancellation in a denominator of terms of both signs.
  */
-export function attentionForward64(q, k, v, shapeIn, options) {
+export function attentionForward64(q, k, v, shapeIn, options, { absolute = false } = {}) {
   const shape = fullShape(shapeIn);
   const { batch, heads, length, valueDim } = shape;
   const out = new Float64Array(batch * heads * length * valueDim);
   for (let item = 0; item < batch; item++) {
     for (let head = 0; head < heads; head++) {
-      storeHead(out, headForward(q, k, v, shape, item, head, options).out, shape, item, head, length, valueDim);
+      const f = headForward(q, k, v, shape, item, head, options);
+      let values = f.out;
+      if (absolute) {
+        values = f.outAbs.map((size, index) => {
+          const den = f.den[Math.floor(index / valueDim)];
+          return den > 0 ? Math.abs(size) + Math.abs(f.out[index]) * f.denAbs[Math.floor(index / valueDim)] / den : 0;
+        });
+      }
+      storeHead(out, values, shape, item, head, length, valueDim);
     }
   }
   return out;

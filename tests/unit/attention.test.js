@@ -364,7 +364,7 @@ describe("attention argument checks", () => {
     ["a k of the wrong length", [f(24), f(20), f(24), base], RangeError,
       /^attention: k has length 20, expected 24 \(batch 1 × heads 2 × keyLength 3 × dim 4, layout "bhld"\)$/],
     ["a mask of the wrong type", [f(24), f(24), f(24), { ...base, keyPaddingMask: new Int8Array(3) }], TypeError,
-      /^attention: keyPaddingMask must be a Uint8Array \(1 = padded, 0 = real key\), got a Int8Array of length 3$/],
+      /^attention: keyPaddingMask must be a Uint8Array \(1 = padded, 0 = real key\), got an Int8Array of length 3$/],
     ["a mask of the wrong length", [f(24), f(24), f(24), { ...base, keyPaddingMask: new Uint8Array(2) }], RangeError,
       /^attention: keyPaddingMask has length 2, expected 3 \(batch 1 × keyLength 3\)$/],
     ["positive without a projection", [f(24), f(24), f(24), { ...base, features: 0 }], TypeError,

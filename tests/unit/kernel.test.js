@@ -499,7 +499,7 @@ describe("kernel argument checks", () => {
     ["an array projection for a hybrid", "softmax", [x, y, { ...shape, estimator: "angular-hybrid", projection: w }], TypeError,
       /^kernel\.softmax: projection of a hybrid must be an object \{ base1, base2, lambda \} of three Float32Arrays, got a Float32Array of length 12$/],
     ["an object projection for a base", "softmax", [x, y, { ...shape, estimator: "trig", projection: parts }], TypeError,
-      /^kernel\.softmax: projection of estimator "trig" must be a Float32Array \(features × dim\), got a Object$/],
+      /^kernel\.softmax: projection of estimator "trig" must be a Float32Array \(features × dim\), got an Object$/],
     ["a hybrid part of another dim", "softmax", [x, y, { ...shape, estimator: "angular-hybrid", projection: { ...parts, lambda: new Float32Array(7) } }], RangeError,
       /^kernel\.softmax: projection\.lambda has length 7, expected a positive multiple of dim 3/],
     ["a missing hybrid part", "softmax", [x, y, { ...shape, estimator: "angular-hybrid", projection: { base1: w, lambda: w } }], TypeError,

@@ -242,6 +242,6 @@ describe("elementwise math argument checks", () => {
 
   test("backendOf rejects other objects", () => {
     assert.throws(() => backendOf({ sync: {} }),
-      (error) => error instanceof TypeError && /^backendOf: expected a Favor instance made by createFavor, got a Object$/.test(error.message));
+      (error) => error instanceof TypeError && /^backendOf: expected a Favor instance made by createFavor, got an Object$/.test(error.message));
   });
 });

@@ -232,9 +232,66 @@ for (const build of ["simd", "relaxed"]) {
             seed += 4;
             const projection = seededFloats(features * dim, seed++);
             const options = { causal: true, kernel, features, projection, chunk, returnProjectionGradient: true };
-            // Pass 1 takes one job per segment, the reverse walk three (steps a, c and e).
-            const segments = Math.ceil(Math.ceil(length / chunk) / segmentChunks(chunk, 3));
-            assert.equal(checkCase(favors, shape, options, data, context), 4 * segments * batch * heads, context);
+            // Pass 1 takes two jobs per segment (the chunk products, then their
+            // addition to the state by elements, which a segment without keys
+            // skips), the reverse walk three (steps a, c and e).
+            const positions = segmentChunks(chunk, 3) * chunk;
+            const segments = Math.ceil(length / positions);
+            let jobs = 0;
+            for (let item = 0; item < batch; item++) {
+              for (let first = 0; first < length; first += positions) {
+                const last = Math.min(first + positions, length);
+                let keys = 0;
+                for (let j = first; j < last; j++) keys += masked && shape.keyPaddingMask[item * length + j] === 1 ? 0 : 1;
+                jobs += heads * (keys > 0 ? 5 : 4);
+              }
+            }
+            assert.ok(segments >= 3, context);
+            assert.equal(checkCase(favors, shape, options, data, context), jobs, context);
+          }
+        }
+      } finally {
+        setSegmentPositionsForTests(null);
+      }
+    });
+
+    test("backward from an end state", async () => {
+      const favors = await byThreads(build);
+      const [batch, heads, dim, valueDim, features] = [2, 2, 8, 5, 16];
+      let seed = 900;
+      setSegmentPositionsForTests(64);
+      try {
+        for (const kernel of ["positive", "relu"]) {
+          for (const [causal, length, chunk] of [[true, 437, 7], [false, 600, 64]]) {
+            const context = `${kernel} causal ${causal} length ${length}`;
+            const shape = { batch, heads, length, dim, valueDim, layout: "blhd", keyPaddingMask: paddingMask(length, 158, 258) };
+            const data = attentionInputs(shape, seed);
+            seed += 4;
+            const projection = seededFloats(features * dim, seed++);
+            const options = { ...shape, causal, kernel, features, projection, chunk, returnProjectionGradient: true };
+            const { bound } = tolerances(data, shape, options, context);
+            for (const [index, favor] of favors.entries()) {
+              const label = `${THREAD_COUNTS[index]} threads, ${context}`;
+              const { endState } = favor.sync.attentionWithState(data.q, data.k, data.v, options);
+              const run = (extra) => favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, { ...options, ...extra });
+              const fromState = run({ endState });
+              const recomputed = run({});
+              for (const name of GRADIENTS) {
+                if (causal && name !== "dprojection") {
+                  // The end state has the bits of pass 1's (attention-with-state.test.js), and the walk is the same.
+                  assertSameBits(fromState[name], recomputed[name], `${label} ${name}`);
+                } else {
+                  // The forward sums T over 512-row blocks, the backward's pass A over 256-row blocks.
+                  assertClose(fromState[name], recomputed[name], bound[name].map((value) => 2 * value), `${label} ${name}`);
+                }
+              }
+              if (index === 2) {
+                // Causal: without pass 1, three jobs per segment; bidirectional: without pass A, passes B and C.
+                const segments = Math.ceil(length / (segmentChunks(chunk, 3) * chunk));
+                const expected = (causal ? 3 * segments : 2) * batch * heads;
+                assert.equal(poolJobs(favor, () => run({ endState })), expected, `${label} jobs`);
+              }
+            }
           }
         }
       } finally {

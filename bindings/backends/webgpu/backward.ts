@@ -631,6 +631,7 @@ export function makeGpuAttentionBackward(wasm: WasmBackend, gpu: WebGpuBackend, 
       return runAttentionBackward(wasm, plan);
     };
     if (plan.features.hybrid !== null) return onWasm("hybrid kernels have no WebGPU backward yet");
+    if (plan.endState !== null) return onWasm("an endState from attentionWithState is a WASM-side state");
     const flops = attentionBackwardFlops(plan);
     if (mode === "auto" && flops < minFlops) return onWasm(`about ${flops} flops < the auto threshold ${minFlops}`);
     const projectionFinite = plan.features.projection === null || allFinite(plan.features.projection);

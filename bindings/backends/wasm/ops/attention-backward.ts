@@ -56,7 +56,7 @@ import { writeFeatures } from "./features.js";
 import { HybridFeatureRows, hybridProjectionRows } from "./hybrid-backward.js";
 import { visibleRows } from "./linear-attention.js";
 import { writeProjection } from "./projection.js";
-import { parallelAttentionBackward } from "../threads/backward.js";
+import { ParallelBidirectionalBackward, ParallelCausalBackward, parallelAttentionBackward } from "../threads/backward.js";
 
 type GemmKernel = (
   batch: number, m: number, n: number, k: number, alpha: number,
@@ -436,6 +436,60 @@ export class CompensatedState implements RunningState {
     this.kernels.stateRead(this.size, this.hi, this.lo, factor, out);
   }
 
+  /**
+   * Adds the float32 products at the pointers `products`, computed at key
+   * shifts `shifts`, in this order, as add(p, shift, 1) would. runRanges
+   * calls body(from, to) for element ranges that cover the state, possibly
+   * on several threads: every element goes through the same operations as
+   * with add, so the state gets the same bits. Ranges start at multiples of
+   * 4 elements.
+   */
+  addInRanges(products: number[], shifts: number[], runRanges: (body: (from: number, to: number) => void) => void): void {
+    let start = 0;
+    while (start < products.length) {
+      if (this.reference === -Infinity) this.reference = shifts[start];
+      const factors: number[] = [];
+      let end = start;
+      // The negated test lets a NaN shift through, as add does, instead of moving the reference.
+      while (end < products.length && !(shifts[end] - this.reference > REFERENCE_GAP)) {
+        factors.push(Math.exp(shifts[end] - this.reference));
+        end++;
+      }
+      const first = start;
+      if (end > first) {
+        runRanges((from, to) => {
+          for (let i = first; i < end; i++) {
+            this.kernels.stateAccumulate(to - from, products[i] + from * 4, factors[i - first], this.hi + from * 8, this.lo + from * 8);
+          }
+        });
+      }
+      if (end < products.length) {
+        // The same reference move as in add, with the same rounding.
+        this.kernels.stateScale(this.size, this.hi, this.lo, Math.exp(this.reference - shifts[end]));
+        this.reference = shifts[end];
+      }
+      start = end;
+    }
+    this.largest = NaN;
+  }
+
+  /** Copies the state into hi and lo from element `offset` on; returns its reference shift. */
+  exportTo(hi: Float64Array, lo: Float64Array, offset: number): number {
+    const memory = this.kernels.backend.exports.memory.buffer;
+    hi.set(new Float64Array(memory, this.hi, this.size), offset);
+    lo.set(new Float64Array(memory, this.lo, this.size), offset);
+    return this.reference;
+  }
+
+  /** Replaces the state by the one exportTo wrote at `offset`, with its reference shift. */
+  importFrom(hi: Float64Array, lo: Float64Array, offset: number, reference: number): void {
+    const memory = this.kernels.backend.exports.memory.buffer;
+    new Float64Array(memory, this.hi, this.size).set(hi.subarray(offset, offset + this.size));
+    new Float64Array(memory, this.lo, this.size).set(lo.subarray(offset, offset + this.size));
+    this.reference = reference;
+    this.largest = NaN;
+  }
+
   allocateSnapshots(scope: Scope, count: number): SnapshotPool {
     const bytes = this.size * 8;
     const base = scope.allocBytes(2 * count * bytes);
@@ -581,7 +635,7 @@ export interface CausalStatePlan {
  */
 export function causalHeadBackward(
   s: BackwardScratch, h: HeadTensors, plan: CausalStatePlan, exponential: boolean,
-  visible: Int32Array, length: number, chunk: number,
+  visible: Int32Array, length: number, chunk: number, endStateLoaded = false,
 ): void {
   const k = s.kernels;
   const { state, checkpointEvery, checkpoints, segment } = plan;
@@ -594,9 +648,10 @@ export function causalHeadBackward(
     keyBounds[c + 1] = j;
   }
 
-  // Pass 1: the end state, and the checkpoints on the way.
-  state.reset();
-  for (let c = 0; c < chunks; c++) {
+  // Pass 1: the end state, and the checkpoints on the way (skipped when the
+  // caller loaded the end state that attentionWithState computed).
+  if (!endStateLoaded) state.reset();
+  for (let c = 0; c < (endStateLoaded ? 0 : chunks); c++) {
     if (checkpoints !== null && c % checkpointEvery === 0) checkpoints.save(c / checkpointEvery);
     const count = keyBounds[c + 1] - keyBounds[c];
     if (count === 0) continue;
@@ -633,17 +688,28 @@ export function causalHeadBackward(
       blockShift = keyBlockProduct(s, h, exponential, count);
       if (checkpoints === null) state.add(s.pc, blockShift, -1);
     }
-    let shift = 0;
-    if (exponential) {
-      shift = Math.max(blockShift, state.logMagnitude());
-      if (!Number.isFinite(shift)) shift = 0;
-    }
-    state.read(shift, s.t0);
-    if (count > 0 && exponential) s.key.scaleFeatures(count, Math.exp(blockShift - shift));
+    const shift = readChunkStart(s, state, blockShift, count, exponential);
     if (!Number.isNaN(nextShift) && shift !== nextShift) k.scale(s.r * s.dv1, s.rg, Math.exp(shift - nextShift));
     causalChunkBackward(s, h, c * chunk, Math.min((c + 1) * chunk, length) - c * chunk, count);
     nextShift = shift;
   }
+}
+
+/**
+ * Reads a chunk's start state into s.t0 at the chunk's shift σ = max(b, log
+ * of the state's largest entry), b being the block shift of its `keys` key
+ * features in s.key, and brings those features to σ. Returns σ (0 for kinds
+ * without an exponent, or while both are −Infinity).
+ */
+export function readChunkStart(s: BackwardScratch, state: RunningState, blockShift: number, keys: number, exponential: boolean): number {
+  let shift = 0;
+  if (exponential) {
+    shift = Math.max(blockShift, state.logMagnitude());
+    if (!Number.isFinite(shift)) shift = 0;
+  }
+  state.read(shift, s.t0);
+  if (keys > 0 && exponential) s.key.scaleFeatures(keys, Math.exp(blockShift - shift));
+  return shift;
 }
 
 /**
@@ -743,11 +809,18 @@ export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: n
 /** Runs the backward pass of bidirectional attention for one head, in blocks of s.rows rows. */
 export function bidirectionalHeadBackward(
   s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array, length: number,
+  givenShift?: number,
 ): void {
+  // Pass A, unless s.t0 already contains T at key shift givenShift (from attentionWithState).
+  const shift = givenShift ?? bidirectionalKeyState(s, h, exponential, visible);
+  passesBC(s, h, exponential, visible, length, shift);
+}
+
+/** Pass A of the bidirectional backward: s.t0 = T = K′ᵀU at the running key shift, which it returns. */
+export function bidirectionalKeyState(s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array): number {
   const k = s.kernels;
   const { r, dv1, rows: block } = s;
   const size = r * dv1;
-  // Pass A: T = K′ᵀU at the running shift.
   s.zero(s.t0, size);
   let shift = -Infinity;
   for (let j0 = 0; j0 < visible.length; j0 += block) {
@@ -765,6 +838,14 @@ export function bidirectionalHeadBackward(
     k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, dv1, 1);
     k.product(r, dv1, count, s.key.f, r, true, s.u, dv1, false, 1, s.t0, dv1);
   }
+  return shift;
+}
+
+/** Passes B and C of the bidirectional backward, from T in s.t0 at key shift `shift`. */
+function passesBC(s: BackwardScratch, h: HeadTensors, exponential: boolean, visible: Int32Array, length: number, shift: number): void {
+  const k = s.kernels;
+  const { r, dv1, rows: block } = s;
+  const size = r * dv1;
 
   // Pass B: queries. T̄ = Σ Q′ᵀĜ, Q̄′ = ĜTᵀ.
   s.zero(s.rg, size);
@@ -841,7 +922,7 @@ function allocZeros(backend: WasmBackend, scope: Scope, length: number): number 
 }
 
 /** Returns the pointers and strides of one head's tensors. */
-function headTensors(
+export function headTensors(
   shape: AttentionShape, item: number, head: number,
   ptrs: { q: number; k: number; v: number; g: number; dq: number; dk: number; dv: number },
   projection: number, dprojection: number,
@@ -862,6 +943,29 @@ function headTensors(
     projection,
     dprojection,
   };
+}
+
+/**
+ * Largest residue, relative to the end state's largest entry, that the
+ * backward pass accepts after it subtracted every chunk product from a
+ * given end state. Exact reversal leaves about 2^-106 per chunk; a state
+ * rounded once when its reference moved (REFERENCE_GAP) leaves about 2^-53.
+ * A state computed from other keys, values, mask or projection leaves far
+ * more.
+ */
+const END_STATE_RESIDUE = 2 ** -50;
+
+/** Throws when a given end state did not return to zero: it was not made from this call's inputs. */
+function requireEmptied(op: string, state: RunningState, endLog: number, item: number, head: number): void {
+  const residue = state.logMagnitude();
+  if (residue === -Infinity) return;
+  if (endLog !== -Infinity && residue - endLog <= Math.log(END_STATE_RESIDUE)) return;
+  const relative = endLog === -Infinity ? "the given state was empty" : `${Math.exp(residue - endLog).toExponential(2)} of its largest entry`;
+  throw new RangeError(
+    `${op}: endState does not match k, v and the options of this call (batch item ${item}, head ${head}): ` +
+    `subtracting this call's chunk products left ${relative}, over the ${END_STATE_RESIDUE.toExponential(1)} ` +
+    "that rounding explains; pass the endState that attentionWithState returned for the same inputs",
+  );
 }
 
 /** Runs attentionBackward: every batch item and head, bidirectional or chunked causal. */
@@ -919,10 +1023,35 @@ export function runAttentionBackward(backend: WasmBackend, plan: AttentionBackwa
           projection === 0 ? 0 : projection + headOffset,
           dprojection === 0 ? 0 : dprojection + headOffset,
         );
-        if (parallel !== null) {
-          parallel.runHead(h, visible, statePlan?.state ?? null);
+        const endState = plan.endState;
+        const slot = item * heads + head;
+        if (statePlan !== null && endState !== null) {
+          const state = statePlan.state as CompensatedState;
+          state.importFrom(endState.hi as Float64Array, endState.lo, slot * endState.stateSize, endState.shifts[slot]);
+          const end = state.logMagnitude();
+          if (parallel instanceof ParallelCausalBackward) {
+            parallel.walk(h, visible, state);
+          } else {
+            causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows, true);
+          }
+          requireEmptied(plan.op, state, end, item, head);
         } else if (statePlan !== null) {
-          causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows);
+          if (parallel instanceof ParallelCausalBackward) {
+            parallel.runHead(h, visible, statePlan.state);
+          } else {
+            causalHeadBackward(scratch, h, statePlan, exponential, visible, length, rows);
+          }
+        } else if (endState !== null) {
+          const size = scratch.r * scratch.dv1;
+          const total = parallel instanceof ParallelBidirectionalBackward ? parallel.total : scratch.t0;
+          backend.f32(total, size).set(endState.hi.subarray(slot * size, (slot + 1) * size));
+          if (parallel instanceof ParallelBidirectionalBackward) {
+            parallel.gradients(h, visible, endState.shifts[slot]);
+          } else {
+            bidirectionalHeadBackward(scratch, h, exponential, visible, length, endState.shifts[slot]);
+          }
+        } else if (parallel instanceof ParallelBidirectionalBackward) {
+          parallel.runHead(h, visible);
         } else {
           bidirectionalHeadBackward(scratch, h, exponential, visible, length);
         }

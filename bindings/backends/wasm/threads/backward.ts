@@ -19,7 +19,9 @@
 //   pass 1, per segment in order: the chunk products P_c = K′_cᵀ[V_c 1] in
 //      parallel, each at its chunk's shift b_c and with exactly the kernels
 //      of keyBlockProduct, then added to the running state in chunk order
-//      on the calling thread. The end state is then the single-threaded one.
+//      (a compensated state splits the additions over the threads by state
+//      elements, CompensatedState.addInRanges). The end state is then the
+//      single-threaded one, bit for bit.
 //   pass 2, per segment in reverse:
 //      (a) per chunk, in parallel: K′_c, [V_c 1] and P_c again;
 //      (b) calling thread, chunks in reverse: the state minus P_c is the start
@@ -30,8 +32,8 @@
 //      (d) calling thread, chunks in reverse: R after each chunk, with
 //          R ← R·e^{σ_c − σ_{c+1}}, then R ← R + Q′_cᵀĜ_c, in float32;
 //      (e) per chunk, in parallel: K̄′_c += [V_c 1]Rᵀ, Ū_c += K′_cR, dk, dv.
-// The serial work, the additions to the running state in pass 1 and steps
-// (b) and (d), is O(r·(dv + 1)) per chunk.
+// Steps (b) and (d), and pass 1's additions to a float32 state, are the
+// serial work: O(r·(dv + 1)) per chunk.
 //
 // Causal dq, dk and dv are bit-identical to one thread's while a chunk fits
 // in one k-slice of f32_gemm (chunk <= 512): R adds each chunk's term with a
@@ -57,6 +59,7 @@ import { recordedResult } from "../backend.js";
 import {
   BACKWARD_BLOCK_ROWS,
   BackwardScratch,
+  CompensatedState,
   FeatureRows,
   TRIANGLE_SPLIT_ROWS,
   triangularProduct,
@@ -448,10 +451,33 @@ export class ParallelCausalBackward implements ParallelBackward {
     for (let first = 0; first < chunks; first += this.segment) {
       const last = Math.min(first + this.segment, chunks);
       const shifts = this.chunkProducts(h, visible, bounds, first, last);
+      const products: number[] = [];
+      const productShifts: number[] = [];
       for (let c = first; c < last; c++) {
-        if (bounds[c + 1] > bounds[c]) state.add(this.slot(this.startStates, c - first), shifts[c - first], 1);
+        if (bounds[c + 1] === bounds[c]) continue;
+        products.push(this.slot(this.startStates, c - first));
+        productShifts.push(shifts[c - first]);
+      }
+      if (state instanceof CompensatedState) {
+        // The same additions as add, split over the threads by state elements.
+        state.addInRanges(products, productShifts, (body) => this.runElementRanges(body));
+      } else {
+        for (let i = 0; i < products.length; i++) state.add(products[i], productShifts[i], 1);
       }
     }
+  }
+
+  /** Runs body(from, to) on every thread for its range of the state's elements (ranges start at multiples of 4). */
+  private runElementRanges(body: (from: number, to: number) => void): void {
+    const { backend, threads, stateSize } = this;
+    const bounds = splitEvenly(Math.ceil(stateSize / 4), threads).map((quads) => Math.min(4 * quads, stateSize));
+    const tasks: KernelCall[][] = [[]];
+    for (let t = 1; t < threads; t++) {
+      tasks.push(bounds[t + 1] > bounds[t] ? backend.record(() => body(bounds[t], bounds[t + 1])) : []);
+    }
+    backend.pool!.run(tasks, () => {
+      if (bounds[1] > bounds[0]) body(bounds[0], bounds[1]);
+    });
   }
 
   /**

@@ -34,6 +34,7 @@ import { recordedResult } from "../backend.js";
 import type { FeatureSource } from "../ops/linear-attention.js";
 import { splitEvenly } from "./gemm.js";
 import { SourceScratch } from "./source-scratch.js";
+import type { CompensatedState } from "../ops/attention-backward.js";
 import type { KernelCall } from "./pool.js";
 
 type Kernel = (...args: number[]) => number;
@@ -83,8 +84,17 @@ export class ParallelCausal {
   private readonly perThread: { queryFeatures: number; numerators: number; products: number }[] = [];
   /** The buffers that source.allocate took for each thread, handed back to it on later calls. */
   private readonly sourceScratch: SourceScratch;
-  private readonly kernels: Record<"gemm" | "gather" | "maskedProduct" | "divide" | "scale" | "axpy" | "fill", Kernel>;
+  private readonly kernels: Record<"gemm" | "gather" | "maskedProduct" | "divide" | "scale" | "axpy" | "fill" | "columnSums", Kernel>;
+  /** Per thread, r floats of scratch for the column sums of step 1 (with an end state only). */
+  private readonly columnScratch: number[] = [];
 
+  /**
+   * With `endState` (attentionWithState), step 1 computes each chunk state
+   * as attentionBackward computes its chunk products, with the [V 1] column
+   * as column sums. A new step adds the chunk states to endState in chunk
+   * order (addInRanges, split over the threads by elements). So endState
+   * ends as the backward pass's own first pass would leave it.
+   */
   constructor(
     private readonly backend: WasmBackend,
     scope: Scope,
@@ -92,6 +102,7 @@ export class ParallelCausal {
     private readonly dv: number,
     private readonly length: number,
     private readonly chunk: number,
+    private readonly endState: CompensatedState | null = null,
   ) {
     this.threads = backend.threads;
     this.r = source.outputs;
@@ -122,7 +133,11 @@ export class ParallelCausal {
       scale: kernel("f32_attention_scale"),
       axpy: kernel("f32_state_add_scaled"),
       fill: kernel("f32_fill"),
+      columnSums: kernel("f32_weighted_column_sums"),
     };
+    if (endState !== null) {
+      for (let t = 0; t < this.threads; t++) this.columnScratch.push(scope.allocF32(this.r));
+    }
     // Take every thread's source scratch now, so nothing is allocated while workers run.
     this.sourceScratch = new SourceScratch(backend, scope, source, chunk, this.threads);
   }
@@ -140,6 +155,19 @@ export class ParallelCausal {
     for (let first = 0; first < chunks; first += this.segment) {
       keyStart = this.runSegment(visible, keyStart, first, Math.min(first + this.segment, chunks), carried, v, ldv, out, ldo);
     }
+  }
+
+  /** Runs body(from, to) on every thread for its range of the state's elements (starting at multiples of 4). */
+  private runElementRanges(body: (from: number, to: number) => void): void {
+    const quads = Math.ceil(this.stateSize / 4);
+    const bounds = splitEvenly(quads, this.threads).map((q) => Math.min(4 * q, this.stateSize));
+    const tasks: KernelCall[][] = [[]];
+    for (let t = 1; t < this.threads; t++) {
+      tasks.push(bounds[t + 1] > bounds[t] ? this.backend.record(() => body(bounds[t], bounds[t + 1])) : []);
+    }
+    this.backend.pool!.run(tasks, () => {
+      if (bounds[1] > bounds[0]) body(bounds[0], bounds[1]);
+    });
   }
 
   /**
@@ -188,11 +216,27 @@ export class ParallelCausal {
         }
         shiftTickets[c] = { thread: t, value: this.source.keyFeatures(keyPositions(c), count, keyRows(c)) };
         gather(count, keyPositions(c), v, ldv, dv, 1, valueRows(c), dv + 1, 1);
-        gemm(1, r, dv + 1, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
+        if (this.endState === null) {
+          gemm(1, r, dv + 1, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
+        } else {
+          // keyBlockProduct's kernels and arguments, so that the products have its bits.
+          gemm(1, r, dv, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
+          this.kernels.columnSums(count, r, keyRows(c), r, 0, 0, 0, state(c) + dv * 4, dv + 1, this.columnScratch[t]);
+        }
       }
     });
     const results1 = backend.pool!.run(step1.tasks, step1.own);
     const shifts = shiftTickets.map((ticket) => recordedResult(ticket.value, results1[ticket.thread]));
+    if (this.endState !== null) {
+      const products: number[] = [];
+      const productShifts: number[] = [];
+      for (let c = 0; c < chunks; c++) {
+        if (keyFrom[c + 1] === keyFrom[c]) continue;
+        products.push(state(c));
+        productShifts.push(shifts[c]);
+      }
+      this.endState.addInRanges(products, productShifts, (body) => this.runElementRanges(body));
+    }
 
     // Step 2: each thread's sum of its chunk states at the largest shift of its range.
     const rangeShift: number[] = [];
