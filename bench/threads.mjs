@@ -5,8 +5,9 @@
 //     env.wasm.numThreads = 2;
 //   - causal FAVOR+ attention at L = 65536, dim 64, 256 positive features,
 //     chunk 64, one head, with 1 and 2 threads;
-//   - a causal training step at L = 16384 with the same settings: the
-//     attention forward pass and attentionBackward, with 1 and 2 threads.
+//   - a causal training step at L = 16384 with the same settings:
+//     attentionWithState, then attentionBackward from its end state, with
+//     1 and 2 threads.
 // Rounds interleave the implementations (one call of each per round) after
 // a warm-up, and the report gives wall-time medians with minimum–maximum,
 // process CPU time per call (every thread of the process counted), and CPU
@@ -199,7 +200,7 @@ async function benchAttention(favors, length, rounds) {
   return { timings: await measure(cases, rounds), difference: worst };
 }
 
-/** Times a causal training step (forward attention, then attentionBackward) with 1 and 2 threads. */
+/** Times a causal training step (attentionWithState, then attentionBackward from its end state) with 1 and 2 threads. */
 async function benchAttentionBackward(favors, length, rounds) {
   const dim = 64;
   const favor = favors[0];
@@ -212,8 +213,8 @@ async function benchAttentionBackward(favors, length, rounds) {
     batch: 1, heads: 1, length, dim, layout: "bhld", causal: true, kernel: "positive", features: 256, projection, chunk: 64,
   };
   const step = (instance) => {
-    instance.sync.attention(q, k, v, options);
-    return instance.sync.attentionBackward(q, k, v, gradOut, options);
+    const { endState } = instance.sync.attentionWithState(q, k, v, options);
+    return instance.sync.attentionBackward(q, k, v, gradOut, { ...options, endState });
   };
   const cases = {
     "favor 1 thread": () => step(favors[0]),
@@ -299,7 +300,7 @@ export default async function threads(args) {
     table(attention.timings, null),
     "",
     `Causal training step, L = ${options.backwardLength}, dim 64, 256 positive features, chunk 64, one head: ` +
-      "favor.sync.attention and then favor.sync.attentionBackward with the default start states; the largest " +
+      "favor.sync.attentionWithState and then favor.sync.attentionBackward from its endState; the largest " +
       "difference between the 1- and 2-thread dq, dk, dv, relative to the largest entry of each, was " +
       `${backward.difference.toExponential(2)}.`,
     "",
