@@ -3,6 +3,8 @@
 // op, the argument, the value received and the rule it broke. Kernels do
 // not check anything, so every public op validates here first.
 
+import { log } from "./log.js";
+
 /** The largest number of bytes a 32-bit WebAssembly memory can address. */
 export const WASM_MEMORY_LIMIT_BYTES = 4 * 1024 * 1024 * 1024;
 
@@ -99,6 +101,40 @@ export function requireChoice<T extends string>(op: string, name: string, value:
     throw new RangeError(`${op}: ${name} must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, got ${describe(value)}`);
   }
   return value as T;
+}
+
+/** Returns the number of single-letter edits between a and b, stopping at limit + 1. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** Pairs of op and option name already warned about, so that a loop of calls warns once. */
+const warnedOptions = new Set<string>();
+
+/**
+ * Logs a warning, once per op and name, for each key of opts that the op
+ * does not read, naming a known option it resembles (same letters in
+ * another case, or at most 2 edits away). Unknown keys are not errors,
+ * because callers often pass one options object to several ops.
+ */
+export function warnUnknownOptions(op: string, opts: object, known: readonly string[]): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key) || warnedOptions.has(`${op}\0${key}`)) continue;
+    warnedOptions.add(`${op}\0${key}`);
+    const near = known.find((name) => name.toLowerCase() === key.toLowerCase())
+      ?? known.find((name) => editDistance(name.toLowerCase(), key.toLowerCase(), 2) <= 2);
+    log.warn(() => `${op}: ignored the option ${JSON.stringify(key)}, which it does not read` +
+      (near === undefined ? "" : `; did you mean ${JSON.stringify(near)}?`));
+  }
 }
 
 /** Requires an options object; returns it. */

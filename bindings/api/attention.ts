@@ -17,6 +17,7 @@ import {
   requireFloat32Array,
   requireInteger,
   requireOptions,
+  warnUnknownOptions,
 } from "../validate.js";
 import { FEATURE_KINDS, planFeatureMap, type FeatureKind, type FeatureMap } from "./features.js";
 import {
@@ -410,9 +411,18 @@ export interface AttentionPlan {
   features: FeatureSettings;
 }
 
+/** The option names of `attention` (and `attentionWithState`). */
+export const ATTENTION_OPTIONS = [
+  "batch", "heads", "length", "keyLength", "dim", "valueDim", "layout", "keyPaddingMask",
+  "causal", "kernel", "features", "lambdaFeatures", "projection", "seed", "chunk",
+] as const;
+
 /** Validates an attention call. */
-export function planAttention(q: unknown, k: unknown, v: unknown, options: unknown, op = "attention"): AttentionPlan {
+export function planAttention(
+  q: unknown, k: unknown, v: unknown, options: unknown, op = "attention", known: readonly string[] = ATTENTION_OPTIONS,
+): AttentionPlan {
   const opts = requireOptions<AttentionOptions>(op, options);
+  warnUnknownOptions(op, opts, known);
   const shape = planShape(op, opts);
   const causal = requireCausal(op, opts.causal, shape);
   const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);

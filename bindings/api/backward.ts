@@ -5,6 +5,7 @@
 // attention-backward.ts and softmax-backward.ts run the plans.
 
 import {
+  ATTENTION_OPTIONS,
   DEFAULT_CHUNK,
   featureOutputs,
   planAttention,
@@ -28,6 +29,7 @@ import {
   requireFinite,
   requireFitsInMemory,
   requireOptions,
+  warnUnknownOptions,
 } from "../validate.js";
 
 /** Precisions of the running causal state (docs/backward.md, "Start states"). */
@@ -158,7 +160,8 @@ function endStateSignature(
 
 /** Validates an attentionWithState call: the options of `attention`. */
 export function planAttentionWithState(q: unknown, k: unknown, v: unknown, options: unknown): AttentionWithStatePlan {
-  const plan = planAttention(q, k, v, options, "attentionWithState");
+  // The backward pass's own settings may ride along: the same options object often serves both calls.
+  const plan = planAttention(q, k, v, options, "attentionWithState", [...ATTENTION_OPTIONS, ...BACKWARD_ONLY_OPTIONS]);
   return { ...plan, signature: endStateSignature(plan.shape, plan.causal, plan.chunk, plan.features, plan.k, plan.v) };
 }
 
@@ -216,6 +219,9 @@ function requireEndState(
   return state;
 }
 
+/** The options of attentionBackward beyond those of attention, endState aside. */
+const BACKWARD_ONLY_OPTIONS = ["returnProjectionGradient", "stateCheckpoints", "statePrecision"];
+
 /** Result of `attentionBackward`, in the layout of the inputs. */
 export interface AttentionGradients {
   dq: Float32Array;
@@ -251,6 +257,7 @@ export interface AttentionBackwardPlan {
 export function planAttentionBackward(q: unknown, k: unknown, v: unknown, gradOut: unknown, options: unknown): AttentionBackwardPlan {
   const op = "attentionBackward";
   const opts = requireOptions<AttentionBackwardOptions>(op, options);
+  warnUnknownOptions(op, opts, [...ATTENTION_OPTIONS, ...BACKWARD_ONLY_OPTIONS, "endState"]);
   const shape = planShape(op, opts);
   const causal = requireCausal(op, opts.causal, shape);
   const chunk = optionalInteger(op, "chunk", opts.chunk, DEFAULT_CHUNK, 1);

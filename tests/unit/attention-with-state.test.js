@@ -16,7 +16,7 @@
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createFavor } from "../../dist/runtime/node.js";
+import { createFavor, setLogSink } from "../../dist/runtime/node.js";
 import { supportedBuilds } from "../../dist/backends/wasm/features.js";
 import { segmentChunks, setSegmentPositionsForTests } from "../../dist/backends/wasm/threads/causal.js";
 import { backendOf } from "../../dist/internal.js";
@@ -173,6 +173,32 @@ for (const build of ALL_BUILDS) {
     });
   });
 }
+
+describe("unknown attention options", () => {
+  test("warned once, with the near name", async () => {
+    const favor = await favorFor("scalar");
+    const shape = { batch: 1, heads: 1, length: 12, dim: 2, layout: "bhld" };
+    const data = inputs(shape, 91);
+    const options = { ...shape, causal: true, kernel: "positive", features: 3, seed: 1, chunk: 4 };
+    const lines = [];
+    setLogSink((level, message) => lines.push(`${level}: ${message}`));
+    try {
+      const { endState } = favor.sync.attentionWithState(data.q, data.k, data.v, { ...options, stateCheckpoints: 0 });
+      const misspelled = { ...options, endstate: endState, zzUnknownSetting: 1 };
+      const plain = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, options);
+      for (let call = 0; call < 2; call++) {
+        const got = favor.sync.attentionBackward(data.q, data.k, data.v, data.gradOut, misspelled);
+        assertSameGradients(got, plain, "an unknown option changes nothing");
+      }
+    } finally {
+      setLogSink(null);
+    }
+    assert.deepEqual(lines, [
+      'warn: attentionBackward: ignored the option "endstate", which it does not read; did you mean "endState"?',
+      'warn: attentionBackward: ignored the option "zzUnknownSetting", which it does not read',
+    ]);
+  });
+});
 
 describe("attentionBackward from an end state over 100,000 positions", () => {
   // The adversarial input of the start-state test in
