@@ -19,3 +19,27 @@ export function fillNewBuffersWithNaN(favor) {
     return ptr;
   };
 }
+
+/**
+ * Returns the bytes that `body` requested from the WASM allocator of
+ * `favor`. This sum bounds the peak from above, and equals it for an op
+ * that frees its buffers only when it ends.
+ */
+export function allocatedBytes(favor, body) {
+  const backend = backendOf(favor);
+  const hadOwn = Object.hasOwn(backend, "allocBytes");
+  const alloc = backend.allocBytes;
+  let bytes = 0;
+  backend.allocBytes = (op, count) => {
+    bytes += count;
+    return alloc.call(backend, op, count);
+  };
+  try {
+    body();
+  } finally {
+    // Put back a wrapper installed earlier (fillNewBuffersWithNaN), or uncover the prototype's method.
+    if (hadOwn) backend.allocBytes = alloc;
+    else delete backend.allocBytes;
+  }
+  return bytes;
+}

@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import { createFavor, setLogSink } from "../../dist/runtime/node.js";
 import { supportedBuilds } from "../../dist/backends/wasm/features.js";
 import { segmentChunks, setSegmentPositionsForTests } from "../../dist/backends/wasm/threads/causal.js";
-import { backendOf } from "../../dist/internal.js";
+import { poolJobs } from "../helpers/pool.js";
 import { attentionForward64, exponentSize, gradientTolerance, startStateCase } from "../reference/backward.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
 import { assertClose, assertSameBits, seededFloats } from "../helpers/numeric.js";
@@ -250,15 +250,8 @@ describe("attentionWithState on threads", () => {
         for (const kernel of ["positive", "trig", "relu"]) {
           const projection = favors[0].sync.projection({ features: 6, dim, seed: 5 });
           const options = { ...shape, causal: true, kernel, features: 6, projection, chunk };
-          const pool = backendOf(favors[2]).pool;
-          const run = pool.run;
-          let jobs = 0;
-          pool.run = (...args) => {
-            jobs++;
-            return run.apply(pool, args);
-          };
           const results = favors.map((favor) => favor.sync.attentionWithState(data.q, data.k, data.v, options));
-          pool.run = run;
+          const jobs = poolJobs(favors[2], () => favors[2].sync.attentionWithState(data.q, data.k, data.v, options));
           assert.ok(jobs > 0, `${kernel}: attentionWithState on 3 threads gave the pool no job`);
           const ref = attentionForward64(data.q, data.k, data.v, shape, options);
           const size = attentionForward64(data.q, data.k, data.v, shape, options, { absolute: true });

@@ -9,10 +9,10 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { backendOf } from "../../dist/internal.js";
 import { centralDifference, U } from "../reference/backward.js";
 import { slimLoss64 } from "../reference/slim.js";
 import { ALL_BUILDS, favorFor, skipReason } from "../helpers/builds.js";
+import { allocatedBytes } from "../helpers/memory.js";
 import { assertSameBits, seededFloats } from "../helpers/numeric.js";
 
 const TINY = { vocab: 7, dModel: 8, heads: 2, layers: 2, features: 5, mlp: 12, seed: 3, chunk: 3 };
@@ -63,23 +63,6 @@ function assertGradientsClose(got, want, config, length, context) {
       assert.ok(error <= tolerance, `${context} ${name}[${i}]: got ${got[name][i]}, expected ${want[name][i]}, error ${error} > ${tolerance}`);
     }
   }
-}
-
-/** Counts the bytes an op allocates through the backend while `body` runs. */
-function allocatedBytes(favor, body) {
-  const backend = backendOf(favor);
-  const original = backend.allocBytes;
-  let total = 0;
-  backend.allocBytes = (op, bytes) => {
-    total += bytes;
-    return original.call(backend, op, bytes);
-  };
-  try {
-    body();
-  } finally {
-    backend.allocBytes = original;
-  }
-  return total;
 }
 
 describe("slim reference model", () => {

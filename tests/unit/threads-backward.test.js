@@ -7,11 +7,11 @@
 // meets that bound on its own, and two counts may differ by at most the sum
 // of their bounds (2·bound). A given count must repeat its result bit for
 // bit, because its partition and every order of addition are fixed.
-// Causal dq, dk and dv must also equal one thread's bit for bit: the
-// threaded walk adds the same float32 terms in the same order, and
-// f32_gemm adds C (beta 1) to the finished sum of a k-slice, as the
-// threaded walk's separate addition does, while a chunk fits in one slice
-// (every chunk here does).
+// Causal dq, dk and dv must also equal one thread's bit for bit, because
+// the threaded walk adds the same float32 terms in the same order. One
+// thread passes beta 1 to f32_gemm, which adds C to the finished sum of a
+// k-slice, and the threaded walk's separate addition rounds the same way
+// while a chunk fits in one slice (every chunk here does).
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -20,6 +20,8 @@ import { supportedBuilds } from "../../dist/backends/wasm/features.js";
 import { segmentChunks, setSegmentPositionsForTests } from "../../dist/backends/wasm/threads/causal.js";
 import { backendOf } from "../../dist/internal.js";
 import { attentionBackward64, exponentSize, gradientTolerance } from "../reference/backward.js";
+import { allocatedBytes } from "../helpers/memory.js";
+import { poolJobs } from "../helpers/pool.js";
 import { assertClose, assertSameBits, seededFloats } from "../helpers/numeric.js";
 import { attentionInputs } from "../helpers/attention-inputs.js";
 
@@ -44,40 +46,6 @@ async function byThreads(build) {
     instances.set(build, list);
   }
   return instances.get(build);
-}
-
-/** Returns how many jobs `body` gave the pool of `favor`. */
-function poolJobs(favor, body) {
-  const pool = backendOf(favor).pool;
-  const run = pool.run;
-  let jobs = 0;
-  pool.run = (...args) => {
-    jobs++;
-    return run.apply(pool, args);
-  };
-  try {
-    body();
-  } finally {
-    pool.run = run;
-  }
-  return jobs;
-}
-
-/** Returns the bytes that `body` requested from the WASM allocator of `favor`. */
-function allocatedBytes(favor, body) {
-  const backend = backendOf(favor);
-  const alloc = backend.allocBytes;
-  let bytes = 0;
-  backend.allocBytes = (op, count) => {
-    bytes += count;
-    return alloc.call(backend, op, count);
-  };
-  try {
-    body();
-  } finally {
-    delete backend.allocBytes;
-  }
-  return bytes;
 }
 
 /** Returns a padding mask that drops every key of item 0 in [from, to) and every third key of item 1. */

@@ -23,6 +23,8 @@ import { segmentChunks, setSegmentPositionsForTests } from "../../dist/backends/
 import { backendOf } from "../../dist/internal.js";
 import { gemmReference } from "../reference/gemm.js";
 import { favorAttentionReference } from "../reference/attention.js";
+import { allocatedBytes } from "../helpers/memory.js";
+import { poolJobs } from "../helpers/pool.js";
 import { F32_EPS, assertClose, assertSameBits, nanFilled, seededFloats } from "../helpers/numeric.js";
 
 const THREAD_COUNTS = [1, 2, 3];
@@ -47,44 +49,6 @@ async function byThreads(build) {
     instances.set(build, list);
   }
   return instances.get(build);
-}
-
-/** Returns how many jobs `body` gave the pool of `favor`. */
-function poolJobs(favor, body) {
-  const pool = backendOf(favor).pool;
-  const run = pool.run;
-  let jobs = 0;
-  pool.run = (...args) => {
-    jobs++;
-    return run.apply(pool, args);
-  };
-  try {
-    body();
-  } finally {
-    pool.run = run;
-  }
-  return jobs;
-}
-
-/**
- * Returns the bytes that `body` requested from the WASM allocator of
- * `favor`. This sum bounds the peak from above, and equals it for an op
- * that frees its buffers only when it ends.
- */
-function allocatedBytes(favor, body) {
-  const backend = backendOf(favor);
-  const alloc = backend.allocBytes;
-  let bytes = 0;
-  backend.allocBytes = (op, count) => {
-    bytes += count;
-    return alloc.call(backend, op, count);
-  };
-  try {
-    body();
-  } finally {
-    delete backend.allocBytes;
-  }
-  return bytes;
 }
 
 function osThreads() {
