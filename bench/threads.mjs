@@ -179,16 +179,23 @@ async function benchGemm(favors, ort, n, rounds) {
   return result;
 }
 
-async function benchAttention(favors, length, rounds) {
+/**
+ * Returns the inputs of one causal case (dim 64, 256 positive features,
+ * chunk 64, one head): the projection drawn with `seed`, q, k, v and gradOut
+ * normal draws with seeds 10·seed + 1 … 10·seed + 4.
+ */
+function causalCase(favor, length, seed) {
   const dim = 64;
-  const favor = favors[0];
-  const projection = favor.sync.projection({ features: 256, dim, seed: 1 });
-  const q = favor.sync.random.normal(length * dim, 11);
-  const k = favor.sync.random.normal(length * dim, 12);
-  const v = favor.sync.random.normal(length * dim, 13);
+  const projection = favor.sync.projection({ features: 256, dim, seed });
+  const [q, k, v, gradOut] = [1, 2, 3, 4].map((offset) => favor.sync.random.normal(length * dim, 10 * seed + offset));
   const options = {
     batch: 1, heads: 1, length, dim, layout: "bhld", causal: true, kernel: "positive", features: 256, projection, chunk: 64,
   };
+  return { q, k, v, gradOut, options };
+}
+
+async function benchAttention(favors, length, rounds) {
+  const { q, k, v, options } = causalCase(favors[0], length, 1);
   const cases = {
     "favor 1 thread": () => favors[0].sync.attention(q, k, v, options),
     "favor 2 threads": () => favors[1].sync.attention(q, k, v, options),
@@ -202,16 +209,7 @@ async function benchAttention(favors, length, rounds) {
 
 /** Times a causal training step (attentionWithState, then attentionBackward from its end state) with 1 and 2 threads. */
 async function benchAttentionBackward(favors, length, rounds) {
-  const dim = 64;
-  const favor = favors[0];
-  const projection = favor.sync.projection({ features: 256, dim, seed: 2 });
-  const q = favor.sync.random.normal(length * dim, 21);
-  const k = favor.sync.random.normal(length * dim, 22);
-  const v = favor.sync.random.normal(length * dim, 23);
-  const gradOut = favor.sync.random.normal(length * dim, 24);
-  const options = {
-    batch: 1, heads: 1, length, dim, layout: "bhld", causal: true, kernel: "positive", features: 256, projection, chunk: 64,
-  };
+  const { q, k, v, gradOut, options } = causalCase(favors[0], length, 2);
   const step = (instance) => {
     const { endState } = instance.sync.attentionWithState(q, k, v, options);
     return instance.sync.attentionBackward(q, k, v, gradOut, { ...options, endState });
