@@ -129,11 +129,11 @@ function projectionHash(features: FeatureSettings): string {
 }
 
 /**
- * Returns what an end state depends on besides its content: the shape, the mode
- * and chunk, the feature maps and the projection (a hash of a given one),
- * the padding mask (hashed) and, for bidirectional attention, hashes of k
- * and v. Causal states need no hash of k and v: the backward pass subtracts
- * every chunk's product from the state and checks that nothing is left.
+ * Returns what an end state depends on besides its content: the shape, the
+ * mode and chunk, the feature maps, hashes of a given projection and of the
+ * padding mask, and for bidirectional attention hashes of k and v. Causal
+ * states need no hash of k and v, because the backward pass subtracts every
+ * chunk's product from the state and checks that nothing is left.
  */
 function endStateSignature(
   shape: AttentionShape, causal: boolean, chunk: number, features: FeatureSettings, k: Float32Array, v: Float32Array,
@@ -174,49 +174,61 @@ function requireEndState(
   if (value === null || typeof value !== "object" || state.kind !== END_STATE_KIND) {
     throw new TypeError(`${op}: endState must be the endState that attentionWithState returned, got ${describe(value)}`);
   }
-  const slots = shape.batch * shape.heads;
-  const stateSize = featureOutputs(features) * (shape.valueDim + 1);
-  const damaged = (what: string) => new TypeError(
-    `${op}: endState is damaged: ${what}; pass the object that attentionWithState returned ` +
-    "(structuredClone keeps it intact, JSON does not)",
-  );
+  const damaged = endStateDamage(op);
   if (state.signature === null || typeof state.signature !== "object") throw damaged(`signature is ${describe(state.signature)}`);
-  const arrays: [string, unknown, Float64ArrayConstructor | Float32ArrayConstructor, number][] = [
-    ["hi", state.hi, causal ? Float64Array : Float32Array, slots * stateSize],
-    ["lo", state.lo, Float64Array, causal ? slots * stateSize : 0],
-    ["shifts", state.shifts, Float64Array, slots],
-  ];
   // A state made for the other mode has other arrays; the signature check below names the mode.
-  for (const [name, array, type, length] of state.causal === causal ? arrays : []) {
-    if (!(array instanceof type) || array.length !== length) {
-      throw damaged(`${name} is ${describe(array)}, expected a ${type.name} of length ${length}`);
-    }
-  }
-  if (state.causal === causal && state.checksum !== endStateChecksum(state.hi, state.lo, state.shifts)) {
-    throw new RangeError(
-      `${op}: endState was changed after attentionWithState returned it (its checksum no longer matches its values); ` +
-      "pass the endState unchanged",
-    );
-  }
+  if (state.causal === causal) requireIntactEndState(op, state, shape.batch * shape.heads, featureOutputs(features) * (shape.valueDim + 1));
+
   if (causal && (stateCheckpoints !== 0 || statePrecision !== "compensated")) {
     throw new RangeError(
       `${op}: endState needs the default start states (stateCheckpoints 0, statePrecision "compensated"), ` +
       `got stateCheckpoints ${stateCheckpoints} and statePrecision "${statePrecision}"`,
     );
   }
+
   const expected = endStateSignature(shape, causal, chunk, features, k, v);
   for (const key of Object.keys(expected)) {
-    if (state.signature[key] !== expected[key]) {
-      let what = `it was made with ${key} ${describe(state.signature[key])}, this call has ${key} ${describe(expected[key])}`;
-      if (key === "k" || key === "v" || key === "keyPaddingMask" || key === "projection") {
-        what = `its ${key} differs from this call's (content hash ${describe(state.signature[key])} against ${describe(expected[key])})`;
-      } else if (key === "maps") {
-        what = "its feature maps differ from this call's (their settings or the seed of the drawn projection)";
-      }
-      throw new RangeError(`${op}: endState does not belong to this call: ${what}`);
+    const recorded = state.signature[key];
+    if (recorded === expected[key]) continue;
+    let reason = `it was made with ${key} ${describe(recorded)}, this call has ${key} ${describe(expected[key])}`;
+    if (key === "k" || key === "v" || key === "keyPaddingMask" || key === "projection") {
+      reason = `its ${key} differs from this call's (content hash ${describe(recorded)} against ${describe(expected[key])})`;
+    } else if (key === "maps") {
+      reason = "its feature maps differ from this call's (their settings or the seed of the drawn projection)";
     }
+    throw new RangeError(`${op}: endState does not belong to this call: ${reason}`);
   }
   return state;
+}
+
+/** Returns a maker of the TypeError for an end state whose parts are missing or of the wrong kind. */
+function endStateDamage(op: string): (reason: string) => TypeError {
+  return (reason) => new TypeError(
+    `${op}: endState is damaged: ${reason}; pass the object that attentionWithState returned ` +
+    "(structuredClone keeps it intact, JSON does not)",
+  );
+}
+
+/** Checks an end state's arrays (types and lengths for `slots` heads) and its checksum. */
+function requireIntactEndState(op: string, state: AttentionEndState, slots: number, stateSize: number): void {
+  const damaged = endStateDamage(op);
+  const arrays: [string, unknown, Float64ArrayConstructor | Float32ArrayConstructor, number][] = [
+    ["hi", state.hi, state.causal ? Float64Array : Float32Array, slots * stateSize],
+    ["lo", state.lo, Float64Array, state.causal ? slots * stateSize : 0],
+    ["shifts", state.shifts, Float64Array, slots],
+  ];
+  for (const [name, array, type, length] of arrays) {
+    if (!(array instanceof type) || array.length !== length) {
+      throw damaged(`${name} is ${describe(array)}, expected a ${type.name} of length ${length}`);
+    }
+  }
+
+  if (state.checksum !== endStateChecksum(state.hi, state.lo, state.shifts)) {
+    throw new RangeError(
+      `${op}: endState was changed after attentionWithState returned it (its checksum no longer matches its values); ` +
+      "pass the endState unchanged",
+    );
+  }
 }
 
 /** The options of attentionBackward beyond those of attention, endState aside. */

@@ -51,6 +51,7 @@ import {
   causalChunkForward,
   keyBlockProduct,
   readChunkStart,
+  chunkShift,
   type HeadTensors,
 } from "../backends/wasm/ops/attention-backward.js";
 import { writeProjection } from "../backends/wasm/ops/projection.js";
@@ -390,13 +391,6 @@ export class SlimModel {
     return EXPONENTIAL_KINDS.includes(this.config.key.kind);
   }
 
-  /** Returns the shift of a chunk: its own key shift or the state's size, whichever is larger (0 without exponents). */
-  private chunkShift(state: CompensatedState, blockShift: number): number {
-    if (!this.exponential) return 0;
-    const shift = Math.max(blockShift, state.logMagnitude());
-    return Number.isFinite(shift) ? shift : 0;
-  }
-
   /** Forward pass of one head over the slice: outputs, and the state advanced past the slice. */
   private attentionAdvance(w: Workspace, h: HeadTensors, layer: number, head: number, rows: number): void {
     const s = w.scratch;
@@ -433,7 +427,7 @@ export class SlimModel {
       state.add(s.pc, blockShift, -1);
       // The sequence starts from an empty state; subtraction would leave a residue of about 2^-106.
       if (w.sliceStart === 0 && c === 0) state.reset();
-      const shift = this.chunkShift(state, blockShift);
+      const shift = chunkShift(state, blockShift, this.exponential);
       state.read(shift, w.savedStates + slot(c) * stateSize * 4);
       w.savedShifts[slot(c)] = shift;
       w.blockShifts[slot(c)] = blockShift;

@@ -178,7 +178,7 @@ export interface RowFeatures {
 }
 
 /** Smallest chunk whose in-chunk products skip the zero block of the causal triangle (see triangularProduct). */
-export const TRIANGLE_SPLIT_ROWS = 16;
+const TRIANGLE_SPLIT_ROWS = 16;
 
 /**
  * Computes C (n×cols) = op(T)·B + beta·C for a lower-triangular n×n matrix
@@ -186,7 +186,7 @@ export const TRIANGLE_SPLIT_ROWS = 16;
  * split at a = ⌊n/2⌋ into [[T11, 0], [T21, T22]] and the zero block is
  * skipped, which saves a quarter of the multiply-adds.
  */
-export function triangularProduct(
+function triangularProduct(
   k: BackwardKernels, n: number, cols: number, t: number, ldt: number, transposed: boolean,
   b: number, ldb: number, beta: number, c: number, ldc: number,
 ): void {
@@ -605,18 +605,44 @@ export class BackwardScratch {
  * (0 for kinds without an exponent).
  */
 export function keyBlockProduct(s: BackwardScratch, h: HeadTensors, exponential: boolean, count: number): number {
-  const k = s.kernels;
-  const shift = s.key.compute(h.k, h.ldk, s.keyPositions, count, h.projection);
-  k.gather(count, s.keyPositions, h.v, h.ldv, s.valueDim, 1, s.u, s.dv1, 1);
-  // P = [K′ᵀV  K′ᵀ1]: the column of ones as column sums, so the GEMM has n = dv.
-  k.product(s.r, s.valueDim, count, s.key.f, s.r, true, s.u, s.dv1, false, 0, s.pc, s.dv1);
-  k.columnSums(count, s.r, s.key.f, s.r, 0, 0, 0, s.pc + s.valueDim * 4, s.dv1, s.zs);
+  return chunkProduct(s.kernels, s.key, h, s.keyPositions, count, s.valueDim, s.u, s.pc, s.zs, exponential);
+}
+
+/**
+ * Computes the features of the `count` keys listed at `positions` into key
+ * (at their own block shift), gathers [V 1] into u and writes the product
+ * P = K′ᵀ[V 1] (r×(dv+1)) into pc, with zs as r floats of scratch. Every
+ * chunk product of the backward pass and of attentionWithState comes from
+ * here, so the same inputs always give the same bits. Returns the block
+ * shift (0 for kinds without an exponent).
+ */
+export function chunkProduct(
+  k: BackwardKernels, key: RowFeatures, h: HeadTensors, positions: number, count: number, dv: number,
+  u: number, pc: number, zs: number, exponential: boolean,
+): number {
+  const shift = key.compute(h.k, h.ldk, positions, count, h.projection);
+  k.gather(count, positions, h.v, h.ldv, dv, 1, u, dv + 1, 1);
+  chunkStateProduct(k, key.r, dv, count, key.f, u, pc, zs);
   return exponential ? shift : 0;
 }
 
+/**
+ * Writes P = K′ᵀ[V 1] (r×(dv+1)) into pc for `count` key feature rows kf
+ * (count×r) and their [V 1] rows u, with zs as r floats of scratch. The
+ * column of ones enters as column sums, so the GEMM has n = dv.
+ */
+export function chunkStateProduct(
+  k: BackwardKernels, r: number, dv: number, count: number, kf: number, u: number, pc: number, zs: number,
+): void {
+  k.product(r, dv, count, kf, r, true, u, dv + 1, false, 0, pc, dv + 1);
+  k.columnSums(count, r, kf, r, 0, 0, 0, pc + dv * 4, dv + 1, zs);
+}
+
 /** Scatters the feature-row gradient x̄ of `rows` (times inputScale) into a gradient tensor. */
-function scatterInputGradient(s: BackwardScratch, rows: RowFeatures, positions: number, count: number, dst: number, ldd: number): void {
-  s.kernels.scatter(count, positions, rows.xbar, rows.dim, rows.dim, rows.inputScale, dst, ldd, 0);
+export function scatterInputGradient(
+  k: BackwardKernels, rows: RowFeatures, positions: number, count: number, dst: number, ldd: number,
+): void {
+  k.scatter(count, positions, rows.xbar, rows.dim, rows.dim, rows.inputScale, dst, ldd, 0);
 }
 
 /** The start-state source of a causal head: the running state and, with checkpoints, its snapshot pools. */
@@ -696,17 +722,25 @@ export function causalHeadBackward(
 }
 
 /**
+ * Returns a chunk's shift σ = max(b, log of the state's largest entry) for
+ * its block shift b: 0 for kinds without an exponent, or while both are
+ * −Infinity. Neither the start state nor the chunk's key features exceed 1
+ * in magnitude at σ.
+ */
+export function chunkShift(state: RunningState, blockShift: number, exponential: boolean): number {
+  if (!exponential) return 0;
+  const shift = Math.max(blockShift, state.logMagnitude());
+  return Number.isFinite(shift) ? shift : 0;
+}
+
+/**
  * Reads a chunk's start state into s.t0 at the chunk's shift σ = max(b, log
  * of the state's largest entry), b being the block shift of its `keys` key
  * features in s.key, and brings those features to σ. Returns σ (0 for kinds
  * without an exponent, or while both are −Infinity).
  */
 export function readChunkStart(s: BackwardScratch, state: RunningState, blockShift: number, keys: number, exponential: boolean): number {
-  let shift = 0;
-  if (exponential) {
-    shift = Math.max(blockShift, state.logMagnitude());
-    if (!Number.isFinite(shift)) shift = 0;
-  }
+  const shift = chunkShift(state, blockShift, exponential);
   state.read(shift, s.t0);
   if (keys > 0 && exponential) s.key.scaleFeatures(keys, Math.exp(blockShift - shift));
   return shift;
@@ -734,21 +768,33 @@ export function causalChunkForward(
   k.divide(rows, s.valueDim, s.num, dv1, out + start * ldo * 4, ldo);
 }
 
+/** The scratch of one chunk that chunkGradientWithoutR reads and writes (a BackwardScratch, or a thread's share). */
+export interface ChunkGradientScratch {
+  readonly query: RowFeatures;
+  readonly p: number;
+  readonly pbar: number;
+  readonly gh: number;
+  readonly dqf: number;
+  readonly zs: number;
+}
+
 /**
- * Runs one chunk of the causal backward pass. On entry s.t0 contains the
- * start state, s.rg the gradient w.r.t. the state after the chunk, and
- * (when keys > 0) s.key / s.u the chunk's key features and [V 1] at the
- * same shift as s.t0. On exit s.rg contains the gradient w.r.t. the start
- * state.
+ * Computes the parts of one causal chunk's gradient that do not need R,
+ * the gradient w.r.t. the state after the chunk: Ĝ (into s.gh), Q̄′ =
+ * ĜT0ᵀ + P̄K′ (into s.dqf), and the parts P̄ᵀQ′ of K̄′ (into dkf) and PᵀĜ
+ * of Ū (into du). On entry s.query.f contains the chunk's query features, kf
+ * its `keys` key features (listed at keyPositions) and u their [V 1], both
+ * at the shift of the start state t0. Only the first dv columns of du are
+ * written (the last belongs to the ones of U).
  */
-export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
-  const k = s.kernels;
-  const { r, dv1, valueDim: dv } = s;
+export function chunkGradientWithoutR(
+  k: BackwardKernels, s: ChunkGradientScratch, h: HeadTensors, start: number, rows: number, keys: number, dv: number,
+  kf: number, keyPositions: number, u: number, t0: number, dkf: number, du: number,
+): void {
+  const r = s.query.r;
+  const dv1 = dv + 1;
   const qf = s.query.f;
-  const kf = s.key.f;
   const g = h.g + start * h.ldg * 4;
-  s.writeRange(s.queryPositions, start, rows);
-  s.query.compute(h.q, h.ldq, s.queryPositions, rows, h.projection);
 
   // Ĝ, P̄ and ĜT0ᵀ from A = G·S0ᵀ, W = G·Vᵀ and P = M∘(Q′K′ᵀ), without the
   // numerator Q′T0 + P·U (see f32_attention_chunk_gradient). W goes into
@@ -765,30 +811,48 @@ export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: n
     k.product(rest, a, r, q2, r, false, kf, r, true, 0, p21, keys);
     k.product(rest, rest, r, q2, r, false, kf + a * r * 4, r, true, 0, p21 + a * 4, keys);
     // The mask also zeroes the block above the diagonal blocks, which was not computed.
-    k.mask(rows, start, keys, s.keyPositions, s.p, keys);
+    k.mask(rows, start, keys, keyPositions, s.p, keys);
   } else if (keys > 0) {
     k.product(rows, keys, r, qf, r, false, kf, r, true, 0, s.p, keys);
-    k.mask(rows, start, keys, s.keyPositions, s.p, keys);
+    k.mask(rows, start, keys, keyPositions, s.p, keys);
   }
-  if (keys > 0) k.product(rows, keys, dv, g, h.ldg, false, s.u, dv1, true, 0, s.pbar, keys);
-  k.product(rows, r, dv, g, h.ldg, false, s.t0, dv1, true, 0, s.dqf, r);
+  if (keys > 0) k.product(rows, keys, dv, g, h.ldg, false, u, dv1, true, 0, s.pbar, keys);
+  k.product(rows, r, dv, g, h.ldg, false, t0, dv1, true, 0, s.dqf, r);
   k.chunkGradient(
-    rows, keys, start, s.keyPositions, r, dv, qf, r, s.dqf, r, s.p, keys, s.pbar, keys,
-    g, h.ldg, s.t0 + dv * 4, dv1, s.zs, s.gh, dv1,
+    rows, keys, start, keyPositions, r, dv, qf, r, s.dqf, r, s.p, keys, s.pbar, keys,
+    g, h.ldg, t0 + dv * 4, dv1, s.zs, s.gh, dv1,
   );
 
-  // Q̄′ = ĜT0ᵀ + P̄K′.
-  // K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R, with R the gradient after the chunk.
-  // Only the first dv columns of Ū are read (the last belongs to the ones of U).
+  // Q̄′ = ĜT0ᵀ + P̄K′, and the R-free parts of K̄′ = P̄ᵀQ′ + U·Rᵀ and Ū = PᵀĜ + K′R.
   if (triangular) {
     triangularProduct(k, rows, r, s.pbar, keys, false, kf, r, 1, s.dqf, r);
-    triangularProduct(k, rows, r, s.pbar, keys, true, qf, r, 0, s.dkf, r);
-    triangularProduct(k, rows, dv, s.p, keys, true, s.gh, dv1, 0, s.du, dv1);
+    triangularProduct(k, rows, r, s.pbar, keys, true, qf, r, 0, dkf, r);
+    triangularProduct(k, rows, dv, s.p, keys, true, s.gh, dv1, 0, du, dv1);
   } else if (keys > 0) {
     k.product(rows, r, keys, s.pbar, keys, false, kf, r, false, 1, s.dqf, r);
-    k.product(keys, r, rows, s.pbar, keys, true, qf, r, false, 0, s.dkf, r);
-    k.product(keys, dv, rows, s.p, keys, true, s.gh, dv1, false, 0, s.du, dv1);
+    k.product(keys, r, rows, s.pbar, keys, true, qf, r, false, 0, dkf, r);
+    k.product(keys, dv, rows, s.p, keys, true, s.gh, dv1, false, 0, du, dv1);
   }
+}
+
+/**
+ * Runs one chunk of the causal backward pass. On entry s.t0 contains the
+ * start state, s.rg the gradient w.r.t. the state after the chunk, and
+ * (when keys > 0) s.key / s.u the chunk's key features and [V 1] at the
+ * same shift as s.t0. On exit s.rg contains the gradient w.r.t. the start
+ * state.
+ */
+export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: number, rows: number, keys: number): void {
+  const k = s.kernels;
+  const { r, dv1, valueDim: dv } = s;
+  const qf = s.query.f;
+  const kf = s.key.f;
+  s.writeRange(s.queryPositions, start, rows);
+  s.query.compute(h.q, h.ldq, s.queryPositions, rows, h.projection);
+
+  chunkGradientWithoutR(k, s, h, start, rows, keys, dv, kf, s.keyPositions, s.u, s.t0, s.dkf, s.du);
+
+  // K̄′ += U·Rᵀ and Ū += K′R, with R the gradient after the chunk.
   if (keys > 0) {
     k.product(keys, r, dv1, s.u, dv1, false, s.rg, dv1, true, 1, s.dkf, r);
     k.product(keys, dv, r, kf, r, false, s.rg, dv1, false, 1, s.du, dv1);
@@ -798,10 +862,10 @@ export function causalChunkBackward(s: BackwardScratch, h: HeadTensors, start: n
   k.columnSums(rows, r, qf, r, s.gh + dv * 4, dv1, 1, s.rg + dv * 4, dv1, s.zs);
 
   s.query.backward(rows, s.dqf, r, h.projection, h.dprojection);
-  scatterInputGradient(s, s.query, s.queryPositions, rows, h.dq, h.lddq);
+  scatterInputGradient(s.kernels, s.query, s.queryPositions, rows, h.dq, h.lddq);
   if (keys > 0) {
     s.key.backward(keys, s.dkf, r, h.projection, h.dprojection);
-    scatterInputGradient(s, s.key, s.keyPositions, keys, h.dk, h.lddk);
+    scatterInputGradient(s.kernels, s.key, s.keyPositions, keys, h.dk, h.lddk);
     k.scatter(keys, s.keyPositions, s.du, dv1, s.valueDim, 1, h.dv, h.lddv, 0);
   }
 }
@@ -858,7 +922,7 @@ function passesBC(s: BackwardScratch, h: HeadTensors, exponential: boolean, visi
     k.product(r, dv1, count, s.query.f, r, true, s.gh, dv1, false, 1, s.rg, dv1);
     k.product(count, r, dv1, s.gh, dv1, false, s.t0, dv1, true, 0, s.dqf, r);
     s.query.backward(count, s.dqf, r, h.projection, h.dprojection);
-    scatterInputGradient(s, s.query, s.queryPositions, count, h.dq, h.lddq);
+    scatterInputGradient(s.kernels, s.query, s.queryPositions, count, h.dq, h.lddq);
   }
 
   // Pass C: keys at the final shift. K̄′ = U·T̄ᵀ, Ū = K′T̄.
@@ -871,7 +935,7 @@ function passesBC(s: BackwardScratch, h: HeadTensors, exponential: boolean, visi
     k.product(count, r, dv1, s.u, dv1, false, s.rg, dv1, true, 0, s.dkf, r);
     k.product(count, s.valueDim, r, s.key.f, r, false, s.rg, dv1, false, 0, s.du, dv1);
     s.key.backward(count, s.dkf, r, h.projection, h.dprojection);
-    scatterInputGradient(s, s.key, s.keyPositions, count, h.dk, h.lddk);
+    scatterInputGradient(s.kernels, s.key, s.keyPositions, count, h.dk, h.lddk);
     k.scatter(count, s.keyPositions, s.du, dv1, s.valueDim, 1, h.dv, h.lddv, 0);
   }
 }

@@ -90,8 +90,9 @@ export function runAttentionWithState(backend: WasmBackend, plan: AttentionWithS
 
 /**
  * Runs causal attentionWithState on the thread pool (threads/causal.ts with
- * the end state) when the attention op would run there. Returns false
- * without allocating anything otherwise.
+ * the end state) when the attention op would run there, and returns false
+ * otherwise. The checks before the feature source mirror useParallelCausal,
+ * so a call that stays on one thread copies nothing here.
  */
 function runParallelCausal(
   backend: WasmBackend, scope: Scope, plan: AttentionWithStatePlan, hi: Float64Array, lo: Float64Array, shifts: Float64Array,

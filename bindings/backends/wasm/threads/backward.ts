@@ -61,8 +61,10 @@ import {
   BackwardScratch,
   CompensatedState,
   FeatureRows,
-  TRIANGLE_SPLIT_ROWS,
-  triangularProduct,
+  chunkGradientWithoutR,
+  chunkProduct,
+  chunkShift,
+  scatterInputGradient,
   type BackwardKernels,
   type HeadTensors,
   type RowFeatures,
@@ -172,13 +174,6 @@ class ProjectionGradients {
     }
     this.backend.f32(h.dprojection, this.size).set(sum);
   }
-}
-
-/** Scatters the feature-row gradient x̄ of `rows` (times inputScale) into a gradient tensor. */
-function scatterInputGradient(
-  kernels: BackwardKernels, rows: RowFeatures, positions: number, count: number, dst: number, ldd: number,
-): void {
-  kernels.scatter(count, positions, rows.xbar, rows.dim, rows.dim, rows.inputScale, dst, ldd, 0);
 }
 
 /** Writes `values` as int32 into WASM memory at ptr. */
@@ -522,11 +517,11 @@ export class ParallelCausalBackward implements ParallelBackward {
   /**
    * Writes the position lists of chunks [first, last), and computes in
    * parallel each chunk's key features (at its own shift), [V 1] and P_c
-   * (in its startStates slot) with the kernels of keyBlockProduct. Returns
+   * (in its startStates slot) with chunkProduct, as keyBlockProduct does. Returns
    * the shifts b_c (0 for kinds without an exponent), indexed from first.
    */
   private chunkProducts(h: HeadTensors, visible: Int32Array, bounds: Int32Array, first: number, last: number): number[] {
-    const { backend, kernels: k, chunk, r, dv1, threads } = this;
+    const { backend, kernels: k, chunk, dv1, threads } = this;
     const { length, valueDim, exponential } = this.settings;
     const start = first * chunk;
     const end = Math.min(last * chunk, length);
@@ -544,10 +539,8 @@ export class ParallelCausalBackward implements ParallelBackward {
         const positions = this.keyPositions + (bounds[c] - bounds[first]) * 4;
         const values = this.values + (c - first) * chunk * dv1 * 4;
         const product = this.slot(this.startStates, c - first);
-        tickets[c - first] = { thread: t, value: key.compute(h.k, h.ldk, positions, count, h.projection) };
-        k.gather(count, positions, h.v, h.ldv, valueDim, 1, values, dv1, 1);
-        k.product(r, valueDim, count, key.f, r, true, values, dv1, false, 0, product, dv1);
-        k.columnSums(count, r, key.f, r, 0, 0, 0, product + valueDim * 4, dv1, zs);
+        // The shift is read through the ticket; chunkProduct's exponential flag is applied below.
+        tickets[c - first] = { thread: t, value: chunkProduct(k, key, h, positions, count, valueDim, values, product, zs, true) };
       }
     });
     const results = backend.pool!.run(step.tasks, step.own);
@@ -588,11 +581,7 @@ export class ParallelCausalBackward implements ParallelBackward {
     for (let c = last - 1; c >= first; c--) {
       const blockShift = blockShifts[c - first];
       if (keyCount(c) > 0) state.add(startState(c), blockShift, -1);
-      let shift = 0;
-      if (exponential) {
-        shift = Math.max(blockShift, state.logMagnitude());
-        if (!Number.isFinite(shift)) shift = 0;
-      }
+      const shift = chunkShift(state, blockShift, exponential);
       state.read(shift, startState(c));
       shifts[c - first] = shift;
     }
@@ -609,43 +598,12 @@ export class ParallelCausalBackward implements ParallelBackward {
         const t0 = startState(c);
         const qf = s.query.f;
         const kf = key.f;
-        const g = h.g + start * h.ldg * 4;
         const queryPositions = this.queryPositions + (start - first * chunk) * 4;
         if (keys > 0 && exponential) key.scaleFeatures(keys, Math.exp(blockShifts[c - first] - shifts[c - first]));
         s.query.compute(h.q, h.ldq, queryPositions, rows, h.projection);
 
-        // As in causalChunkBackward: P, then W = G·Vᵀ into pbar and A = G·S0ᵀ into dqf.
-        const triangular = keys === rows && rows >= TRIANGLE_SPLIT_ROWS;
-        if (triangular) {
-          const a = rows >> 1;
-          const rest = rows - a;
-          const q2 = qf + a * r * 4;
-          const p21 = s.p + a * keys * 4;
-          k.product(a, a, r, qf, r, false, kf, r, true, 0, s.p, keys);
-          k.product(rest, a, r, q2, r, false, kf, r, true, 0, p21, keys);
-          k.product(rest, rest, r, q2, r, false, kf + a * r * 4, r, true, 0, p21 + a * 4, keys);
-          k.mask(rows, start, keys, keyPositions(c), s.p, keys);
-        } else if (keys > 0) {
-          k.product(rows, keys, r, qf, r, false, kf, r, true, 0, s.p, keys);
-          k.mask(rows, start, keys, keyPositions(c), s.p, keys);
-        }
-        if (keys > 0) k.product(rows, keys, dv, g, h.ldg, false, values(c), dv1, true, 0, s.pbar, keys);
-        k.product(rows, r, dv, g, h.ldg, false, t0, dv1, true, 0, s.dqf, r);
-        k.chunkGradient(
-          rows, keys, start, keyPositions(c), r, dv, qf, r, s.dqf, r, s.p, keys, s.pbar, keys,
-          g, h.ldg, t0 + dv * 4, dv1, s.zs, s.gh, dv1,
-        );
+        chunkGradientWithoutR(k, s, h, start, rows, keys, dv, kf, keyPositions(c), values(c), t0, keyGradient(c), valueGradient(c));
 
-        // Q̄′ = ĜT0ᵀ + P̄K′; the R-free parts P̄ᵀQ′ of K̄′ and PᵀĜ of Ū.
-        if (triangular) {
-          triangularProduct(k, rows, r, s.pbar, keys, false, kf, r, 1, s.dqf, r);
-          triangularProduct(k, rows, r, s.pbar, keys, true, qf, r, 0, keyGradient(c), r);
-          triangularProduct(k, rows, dv, s.p, keys, true, s.gh, dv1, 0, valueGradient(c), dv1);
-        } else if (keys > 0) {
-          k.product(rows, r, keys, s.pbar, keys, false, kf, r, false, 1, s.dqf, r);
-          k.product(keys, r, rows, s.pbar, keys, true, qf, r, false, 0, keyGradient(c), r);
-          k.product(keys, dv, rows, s.p, keys, true, s.gh, dv1, false, 0, valueGradient(c), dv1);
-        }
         // The chunk's term of R: Q′ᵀĜ, its last column as weighted column sums.
         k.product(r, dv, rows, qf, r, true, s.gh, dv1, false, 0, stateGradient(c), dv1);
         k.columnSums(rows, r, qf, r, s.gh + dv * 4, dv1, 0, stateGradient(c) + dv * 4, dv1, s.zs);

@@ -34,7 +34,7 @@ import { recordedResult } from "../backend.js";
 import type { FeatureSource } from "../ops/linear-attention.js";
 import { splitEvenly } from "./gemm.js";
 import { SourceScratch } from "./source-scratch.js";
-import type { CompensatedState } from "../ops/attention-backward.js";
+import { BackwardKernels, chunkStateProduct, type CompensatedState } from "../ops/attention-backward.js";
 import type { KernelCall } from "./pool.js";
 
 type Kernel = (...args: number[]) => number;
@@ -84,8 +84,9 @@ export class ParallelCausal {
   private readonly perThread: { queryFeatures: number; numerators: number; products: number }[] = [];
   /** The buffers that source.allocate took for each thread, handed back to it on later calls. */
   private readonly sourceScratch: SourceScratch;
-  private readonly kernels: Record<"gemm" | "gather" | "maskedProduct" | "divide" | "scale" | "axpy" | "fill" | "columnSums", Kernel>;
-  /** Per thread, r floats of scratch for the column sums of step 1 (with an end state only). */
+  private readonly kernels: Record<"gemm" | "gather" | "maskedProduct" | "divide" | "scale" | "axpy" | "fill", Kernel>;
+  /** With an end state only: the backward pass's kernels and, per thread, r floats of scratch for chunkStateProduct. */
+  private readonly backwardKernels: BackwardKernels | null = null;
   private readonly columnScratch: number[] = [];
 
   /**
@@ -133,9 +134,9 @@ export class ParallelCausal {
       scale: kernel("f32_attention_scale"),
       axpy: kernel("f32_state_add_scaled"),
       fill: kernel("f32_fill"),
-      columnSums: kernel("f32_weighted_column_sums"),
     };
     if (endState !== null) {
+      this.backwardKernels = new BackwardKernels(backend);
       for (let t = 0; t < this.threads; t++) this.columnScratch.push(scope.allocF32(this.r));
     }
     // Take every thread's source scratch now, so nothing is allocated while workers run.
@@ -219,9 +220,8 @@ export class ParallelCausal {
         if (this.endState === null) {
           gemm(1, r, dv + 1, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
         } else {
-          // keyBlockProduct's kernels and arguments, so that the products have its bits.
-          gemm(1, r, dv, count, 1, keyRows(c), r, 0, 1, valueRows(c), dv + 1, 0, 0, 0, state(c), dv + 1, 0);
-          this.kernels.columnSums(count, r, keyRows(c), r, 0, 0, 0, state(c) + dv * 4, dv + 1, this.columnScratch[t]);
+          // The backward pass's own product, so that the chunk states have its bits.
+          chunkStateProduct(this.backwardKernels!, r, dv, count, keyRows(c), valueRows(c), state(c), this.columnScratch[t]);
         }
       }
     });
